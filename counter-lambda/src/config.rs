@@ -1,0 +1,209 @@
+//! Configuration, read from the environment once per Lambda instance.
+//!
+//! Every variable is documented in the README ("Configuration"); parsing
+//! takes a lookup function so tests need not touch the process environment.
+
+use std::time::Duration;
+
+use crate::path::{PathAllowList, PathError, PathPattern};
+
+/// Which browser origins may read responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// `*`: any origin (only when configured so).
+    Any,
+    /// Exact origins, e.g. `https://example.com`. Empty: no CORS at all.
+    Only(Vec<String>),
+}
+
+impl AllowedOrigins {
+    pub fn parse(text: &str) -> Self {
+        let text = text.trim();
+        if text == "*" {
+            return AllowedOrigins::Any;
+        }
+        AllowedOrigins::Only(
+            text.split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+        )
+    }
+
+    /// The value for `Access-Control-Allow-Origin`, if this origin may read.
+    pub fn allow_origin_for(&self, origin: Option<&str>) -> Option<String> {
+        match self {
+            AllowedOrigins::Any => Some("*".to_owned()),
+            AllowedOrigins::Only(list) => {
+                let origin = origin?;
+                list.iter().any(|o| o == origin).then(|| origin.to_owned())
+            }
+        }
+    }
+}
+
+/// Timeouts for DynamoDB calls: far below API Gateway's 29 s limit, so a
+/// slow or unreachable table turns into a prompt 503, not a gateway timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTimeouts {
+    pub connect: Duration,
+    /// One attempt (one HTTP exchange with DynamoDB).
+    pub attempt: Duration,
+    /// The whole operation, retries of throttled writes included.
+    pub operation: Duration,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(1000),
+            attempt: Duration::from_millis(2000),
+            operation: Duration::from_millis(4000),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub allowed_origins: AllowedOrigins,
+    /// The allow-list, with the load-test prefix already folded in.
+    pub allowed_paths: PathAllowList,
+    /// Paths below this prefix are always allowed, so the load test can use
+    /// a counter of its own (`<prefix>/<run-id>`). `None`: disabled.
+    pub loadtest_prefix: Option<String>,
+    pub timeouts: StoreTimeouts,
+    /// Seconds sent in `Retry-After` with a 503.
+    pub retry_after_secs: u32,
+}
+
+pub const DEFAULT_TABLE: &str = "visitor_count";
+pub const DEFAULT_LOADTEST_PREFIX: &str = "/__loadtest";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}: {source}")]
+    BadPattern {
+        var: &'static str,
+        source: PathError,
+    },
+    #[error("{var}: expected a whole number, got {value:?}")]
+    BadNumber { var: &'static str, value: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |var: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(value) => value
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::BadNumber { var, value }),
+            }
+        };
+        let loadtest_prefix = match get("LOADTEST_PATH_PREFIX") {
+            None => Some(DEFAULT_LOADTEST_PREFIX.to_owned()),
+            Some(p) if p.trim().is_empty() => None,
+            Some(p) => Some(p.trim().trim_end_matches('/').to_owned()),
+        };
+        let mut allowed_paths = PathAllowList::parse(&get("ALLOWED_PATHS").unwrap_or_default())
+            .map_err(|source| ConfigError::BadPattern {
+                var: "ALLOWED_PATHS",
+                source,
+            })?;
+        if let Some(prefix) = &loadtest_prefix {
+            let pattern = PathPattern::parse(&format!("{prefix}/*")).map_err(|source| {
+                ConfigError::BadPattern {
+                    var: "LOADTEST_PATH_PREFIX",
+                    source,
+                }
+            })?;
+            allowed_paths = allowed_paths.with(pattern);
+        }
+        Ok(Config {
+            table_name: get("TABLE_NAME")
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_TABLE.to_owned()),
+            allowed_origins: AllowedOrigins::parse(&get("ALLOWED_ORIGINS").unwrap_or_default()),
+            allowed_paths,
+            loadtest_prefix,
+            timeouts: StoreTimeouts {
+                connect: ms(number("DYNAMODB_CONNECT_TIMEOUT_MS", 1000)?),
+                attempt: ms(number("DYNAMODB_ATTEMPT_TIMEOUT_MS", 2000)?),
+                operation: ms(number("DYNAMODB_OPERATION_TIMEOUT_MS", 4000)?),
+            },
+            retry_after_secs: u32::try_from(number("RETRY_AFTER_SECONDS", 1)?).unwrap_or(1),
+        })
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = config(&[]).expect("defaults parse");
+        assert_eq!(c.table_name, "visitor_count");
+        assert_eq!(c.allowed_origins, AllowedOrigins::Only(vec![]));
+        assert!(c.allowed_paths.allows("/anything"));
+        assert_eq!(c.loadtest_prefix.as_deref(), Some("/__loadtest"));
+        assert_eq!(c.timeouts, StoreTimeouts::default());
+    }
+
+    #[test]
+    fn loadtest_prefix_joins_a_restricted_allow_list() {
+        let c =
+            config(&[("ALLOWED_PATHS", "/"), ("LOADTEST_PATH_PREFIX", "/__lt/")]).expect("valid");
+        assert!(c.allowed_paths.allows("/"));
+        assert!(c.allowed_paths.allows("/__lt/run-1"));
+        assert!(!c.allowed_paths.allows("/__loadtest/run-1"));
+        let off = config(&[("ALLOWED_PATHS", "/"), ("LOADTEST_PATH_PREFIX", "")]).expect("valid");
+        assert!(!off.allowed_paths.allows("/__loadtest/run-1"));
+    }
+
+    #[test]
+    fn bad_configuration_is_named() {
+        let err = config(&[("ALLOWED_PATHS", "blog")]).expect_err("relative pattern");
+        assert!(err.to_string().starts_with("ALLOWED_PATHS"), "{err}");
+        let err = config(&[("DYNAMODB_ATTEMPT_TIMEOUT_MS", "soon")]).expect_err("not a number");
+        assert!(
+            err.to_string().contains("DYNAMODB_ATTEMPT_TIMEOUT_MS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn origins_echo_only_configured_ones() {
+        let only = AllowedOrigins::parse("https://a.example, https://b.example/");
+        assert_eq!(
+            only.allow_origin_for(Some("https://b.example")).as_deref(),
+            Some("https://b.example")
+        );
+        assert_eq!(only.allow_origin_for(Some("https://evil.example")), None);
+        assert_eq!(only.allow_origin_for(None), None);
+        assert_eq!(
+            AllowedOrigins::parse("*").allow_origin_for(None).as_deref(),
+            Some("*")
+        );
+        assert_eq!(AllowedOrigins::parse("").allow_origin_for(Some("x")), None);
+    }
+}

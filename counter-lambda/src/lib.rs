@@ -1,0 +1,62 @@
+//! The visitor counter's API: `POST /visits?path=/page` adds one to that
+//! page's counter in DynamoDB and returns it; `GET` reads it.
+//!
+//! One handler ([`handler::handle`]) serves API Gateway REST (v1), HTTP API
+//! (v2) and Lambda function URLs through `lambda_http`, and, with the
+//! `local` feature, a local stage on 127.0.0.1 backed by DynamoDB Local.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = counter_lambda::App::from_env().await?;
+//! let request = lambda_http::Request::default();
+//! let response = counter_lambda::handler::handle(&app, request).await;
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod path;
+pub mod route;
+pub mod store;
+
+#[cfg(feature = "local")]
+pub mod local;
+
+pub use config::Config;
+pub use store::CounterStore;
+
+/// What the handler needs: configuration and the store. Built once per
+/// Lambda instance (or per local stage) and passed in, never global.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub config: Config,
+    pub store: CounterStore,
+}
+
+impl App {
+    pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
+        let store = CounterStore::new(client, config.table_name.clone());
+        Self { config, store }
+    }
+
+    /// Configuration and SDK client from the environment, as on Lambda.
+    pub async fn from_env() -> Result<Self, config::ConfigError> {
+        let config = Config::from_env()?;
+        let client = store::dynamodb_client(config.timeouts).await;
+        Ok(Self::new(config, client))
+    }
+}
+
+/// JSON logs through `tracing`, as CloudWatch wants them; level from
+/// `RUST_LOG` (default `info`).
+pub fn init_json_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,153 @@
+//! Routing: from what a request says to what the handler will do.
+//!
+//! Pure: the handler calls [`plan`] first and touches the store only for
+//! the [`Action`] it returns, so a rejected request cannot change a counter.
+
+use http::Method;
+
+use crate::error::ApiError;
+use crate::path::{PathAllowList, counter_path};
+
+/// The one resource the API serves.
+pub const VISITS_ROUTE: &str = "/visits";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `POST`: add one to the counter of this (validated, allowed) path.
+    Increment(String),
+    /// `GET`: read the counter without changing it.
+    Read(String),
+    /// `OPTIONS`: answer a CORS preflight.
+    Preflight,
+}
+
+/// What the handler sees of a request, already stripped of any API Gateway
+/// stage prefix.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    pub method: &'a Method,
+    pub route: &'a str,
+    pub query: Option<&'a str>,
+    pub body_len: usize,
+}
+
+pub fn plan(req: RequestParts<'_>, allow: &PathAllowList) -> Result<Action, ApiError> {
+    if req.route.trim_end_matches('/') != VISITS_ROUTE {
+        return Err(ApiError::NotFound);
+    }
+    let is_read = match *req.method {
+        Method::OPTIONS => return Ok(Action::Preflight),
+        Method::GET => true,
+        Method::POST => false,
+        _ => return Err(ApiError::MethodNotAllowed),
+    };
+    if req.body_len > 0 {
+        return Err(ApiError::UnexpectedBody);
+    }
+    let path = counter_path(req.query, allow)?;
+    Ok(if is_read {
+        Action::Read(path)
+    } else {
+        Action::Increment(path)
+    })
+}
+
+/// Removes an API Gateway stage prefix (`/prod/visits` → `/visits`). HTTP
+/// API events carry the stage in `rawPath` unless the stage is `$default`.
+pub fn strip_stage<'a>(path: &'a str, stage: Option<&str>) -> &'a str {
+    match stage {
+        Some(stage) if !stage.is_empty() && stage != "$default" => path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::MAX_PATH_BYTES;
+    use proptest::prelude::*;
+
+    fn parts<'a>(method: &'a Method, route: &'a str, query: Option<&'a str>) -> RequestParts<'a> {
+        RequestParts {
+            method,
+            route,
+            query,
+            body_len: 0,
+        }
+    }
+
+    #[test]
+    fn routes_each_method() {
+        let any = PathAllowList::any();
+        assert_eq!(
+            plan(parts(&Method::POST, "/visits", Some("path=/a")), &any).ok(),
+            Some(Action::Increment("/a".into()))
+        );
+        assert_eq!(
+            plan(parts(&Method::GET, "/visits/", Some("path=/a")), &any).ok(),
+            Some(Action::Read("/a".into()))
+        );
+        assert_eq!(
+            plan(parts(&Method::OPTIONS, "/visits", None), &any).ok(),
+            Some(Action::Preflight)
+        );
+        for m in [Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD] {
+            assert!(matches!(
+                plan(parts(&m, "/visits", Some("path=/a")), &any),
+                Err(ApiError::MethodNotAllowed)
+            ));
+        }
+        assert!(matches!(
+            plan(parts(&Method::POST, "/visit", Some("path=/a")), &any),
+            Err(ApiError::NotFound)
+        ));
+        let with_body = RequestParts {
+            body_len: 2,
+            ..parts(&Method::POST, "/visits", Some("path=/a"))
+        };
+        assert!(matches!(
+            plan(with_body, &any),
+            Err(ApiError::UnexpectedBody)
+        ));
+    }
+
+    #[test]
+    fn stage_prefix_is_removed_only_when_present() {
+        assert_eq!(strip_stage("/prod/visits", Some("prod")), "/visits");
+        assert_eq!(strip_stage("/visits", Some("prod")), "/visits");
+        assert_eq!(
+            strip_stage("/production/visits", Some("prod")),
+            "/production/visits"
+        );
+        assert_eq!(strip_stage("/visits", Some("$default")), "/visits");
+        assert_eq!(strip_stage("/visits", None), "/visits");
+    }
+
+    proptest! {
+        /// Whatever the method, route, query and body, an increment is only
+        /// ever planned for a POST to /visits without a body and with a path
+        /// that passes every rule.
+        #[test]
+        fn increments_are_planned_only_for_valid_requests(
+            method in prop::sample::select(vec![Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS]),
+            route in prop::sample::select(vec!["/visits", "/visits/", "/", "/visit", "/visits/x"]),
+            query in prop::option::of(".{0,300}"),
+            body_len in prop::sample::select(vec![0usize, 1, 100]),
+        ) {
+            let allow = PathAllowList::parse("/,/blog/*").expect("valid");
+            let req = RequestParts { method: &method, route, query: query.as_deref(), body_len };
+            if let Ok(Action::Increment(path)) = plan(req, &allow) {
+                prop_assert_eq!(&method, &Method::POST);
+                prop_assert_eq!(body_len, 0);
+                prop_assert!(route.trim_end_matches('/') == "/visits");
+                prop_assert!(path.starts_with('/') && path.len() <= MAX_PATH_BYTES);
+                prop_assert!(!path.chars().any(char::is_control));
+                prop_assert!(allow.allows(&path));
+            }
+        }
+    }
+}

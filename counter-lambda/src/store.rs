@@ -1,0 +1,190 @@
+//! The counter store: DynamoDB, and the only module that talks to it.
+//!
+//! Writes are one `UpdateItem ADD` each, never read-then-write. An `ADD` is
+//! not idempotent, so the SDK's automatic retries are switched off for it:
+//! a retry after a lost response would count one visit twice. Only a
+//! throttling error proves the write did not happen, and only that is
+//! retried here (see ARCHITECTURE.md "Retries").
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use crate::config::StoreTimeouts;
+
+/// The partition key attribute of the `visitor_count` table.
+pub const KEY_ATTRIBUTE: &str = "path";
+/// The counter attribute (`count` is a DynamoDB reserved word: always `#count`).
+pub const COUNT_ATTRIBUTE: &str = "count";
+
+/// How many times a throttled write is tried again before giving up with 503.
+const THROTTLE_RETRIES: u32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// DynamoDB refused the request for capacity: nothing was written.
+    #[error("throttled by DynamoDB")]
+    Throttled,
+    /// No usable answer (connection refused, timeout, broken response, a
+    /// 5xx): a write may or may not have happened.
+    #[error("DynamoDB unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a missing table, bad credentials, a malformed item).
+    #[error("DynamoDB request failed: {0}")]
+    Failed(String),
+}
+
+const THROTTLING_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+];
+const UNAVAILABLE_CODES: &[&str] = &["InternalServerError", "ServiceUnavailable"];
+
+fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown");
+            if THROTTLING_CODES.contains(&code) {
+                StoreError::Throttled
+            } else if UNAVAILABLE_CODES.contains(&code) {
+                StoreError::Unavailable(code.to_owned())
+            } else {
+                StoreError::Failed(code.to_owned())
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!(
+                "{}",
+                aws_smithy_types::error::display::DisplayErrorContext(&err)
+            ))
+        }
+        _ => StoreError::Failed(format!(
+            "{}",
+            aws_smithy_types::error::display::DisplayErrorContext(&err)
+        )),
+    }
+}
+
+/// Builds the SDK client: credentials, region and endpoint from the
+/// environment (`AWS_ENDPOINT_URL_DYNAMODB` reaches DynamoDB Local), with
+/// explicit timeouts. Built once per Lambda instance.
+pub async fn dynamodb_client(timeouts: StoreTimeouts) -> Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeout_config(timeouts))
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await;
+    Client::new(&shared)
+}
+
+pub fn timeout_config(t: StoreTimeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(t.connect)
+        .operation_attempt_timeout(t.attempt)
+        .operation_timeout(t.operation)
+        .build()
+}
+
+/// The counters of one table.
+#[derive(Debug, Clone)]
+pub struct CounterStore {
+    client: Client,
+    table: String,
+}
+
+impl CounterStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Adds one to the counter of `path` and returns the new value.
+    pub async fn increment(&self, path: &str) -> Result<u64, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.increment_once(path).await {
+                Err(StoreError::Throttled) if attempt < THROTTLE_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn increment_once(&self, path: &str) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, AttributeValue::S(path.to_owned()))
+            .update_expression("ADD #count :one")
+            .expression_attribute_names("#count", COUNT_ATTRIBUTE)
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .return_values(ReturnValue::UpdatedNew)
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await
+            .map_err(classify)?;
+        count_of(out.attributes())?
+            .ok_or_else(|| StoreError::Failed("UpdateItem returned no count".to_owned()))
+    }
+
+    /// The current count of `path` (0 for a page never counted). A strongly
+    /// consistent read: right after a POST it sees that POST.
+    pub async fn current(&self, path: &str) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(KEY_ATTRIBUTE, AttributeValue::S(path.to_owned()))
+            .projection_expression("#count")
+            .expression_attribute_names("#count", COUNT_ATTRIBUTE)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(count_of(out.item())?.unwrap_or(0))
+    }
+}
+
+fn count_of(
+    item: Option<&std::collections::HashMap<String, AttributeValue>>,
+) -> Result<Option<u64>, StoreError> {
+    match item.and_then(|i| i.get(COUNT_ATTRIBUTE)) {
+        None => Ok(None),
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::Failed("count is not a whole number".to_owned())),
+        Some(_) => Err(StoreError::Failed("count is not a number".to_owned())),
+    }
+}
+
+/// 25 ms, 50 ms, ... with up to 50% jitter from the clock's low bits (no
+/// random-number crate in the Lambda for this).
+fn backoff(attempt: u32) -> Duration {
+    let base = 25u64 << attempt.min(6);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0),
+    ) % (base / 2 + 1);
+    Duration::from_millis(base + jitter)
+}

@@ -1,0 +1,19 @@
+use futures::future::join_all;
+
+use crate::helpers::spawn_stage;
+
+#[tokio::test]
+async fn two_hundred_concurrent_posts_return_each_count_from_1_to_200_once() {
+    let t = spawn_stage(&[]).await;
+    let replies = join_all((0..200).map(|_| t.post_visit("/busy"))).await;
+    let mut counts: Vec<u64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.raw);
+            r.count()
+        })
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=200).collect::<Vec<u64>>());
+    assert_eq!(t.get_visits("/busy").await.count(), 200);
+}

@@ -1,0 +1,60 @@
+//! The limits and codes the handler enforces are the ones `openapi.yaml`
+//! states: the contract is read here, not restated.
+
+use std::collections::BTreeSet;
+
+use counter_lambda::error::ApiError;
+use counter_lambda::path::{MAX_PATH_BYTES, PathError};
+
+fn contract() -> serde_json::Value {
+    let file = format!("{}/../openapi.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(file).expect("openapi.yaml");
+    serde_yaml_ng::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+#[test]
+fn path_length_limit_matches_the_contract() {
+    let c = contract();
+    assert_eq!(
+        c["components"]["parameters"]["Path"]["schema"]["maxLength"].as_u64(),
+        Some(MAX_PATH_BYTES as u64)
+    );
+}
+
+#[test]
+fn every_error_code_the_handler_sends_is_in_the_contract_and_back() {
+    let c = contract();
+    let documented: BTreeSet<String> =
+        c["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
+            .as_array()
+            .expect("an enum of codes")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+    let path_errors = [
+        PathError::Missing,
+        PathError::Repeated,
+        PathError::QueryTooLong,
+        PathError::BadEscape,
+        PathError::NotUtf8,
+        PathError::NotAbsolute,
+        PathError::TooLong,
+        PathError::ControlCharacter,
+        PathError::NotAllowed,
+    ];
+    let mut sent: BTreeSet<String> = path_errors
+        .into_iter()
+        .map(|e| ApiError::BadPath(e).code().to_owned())
+        .collect();
+    for e in [
+        ApiError::NotFound,
+        ApiError::MethodNotAllowed,
+        ApiError::UnexpectedBody,
+        ApiError::Throttled,
+        ApiError::Unavailable,
+        ApiError::Internal,
+    ] {
+        sent.insert(e.code().to_owned());
+    }
+    assert_eq!(sent, documented);
+}

@@ -1,0 +1,11 @@
+//! counter-lambda's integration tests, one binary: every test runs the real
+//! handler against DynamoDB Local.
+
+mod bad_input;
+mod concurrency;
+mod contract_limits;
+mod cors_and_headers;
+mod events;
+mod helpers;
+mod outage;
+mod routes;
