@@ -1,0 +1,199 @@
+//! From observations to a [`Summary`]: the verdict, the figures, the
+//! thresholds. Pure, shared by a run and by a merge of several nodes.
+
+use crate::checker::{History, check};
+use crate::observation::Observation;
+use crate::stats::{
+    Latency, Requests, StepWindow, co_corrected, histogram, knee, per_second, per_step,
+};
+use crate::summary::{Generator, LatencyReport, SCHEMA_VERSION, Summary, ThresholdResult};
+
+/// What is known of a run besides its observations.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub run_id: String,
+    pub nodes: Vec<u16>,
+    pub host: String,
+    pub local_stage: bool,
+    pub path: String,
+    pub outside_traffic: bool,
+    pub started_at_unix_ns: u64,
+    pub users: usize,
+    pub initial: u64,
+    pub final_count: u64,
+    pub cross_node_skew_ns: u64,
+    pub response_bytes_mean: f64,
+    pub cpu_percent: f64,
+    pub cores: usize,
+    pub aborted: Option<String>,
+    pub windows: Vec<StepWindow>,
+    pub per_user_rps: Option<f64>,
+}
+
+/// Thresholds that make the run a CI gate.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_p99_ms: Option<f64>,
+    pub max_error_rate: f64,
+}
+
+pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
+    let verdict = check(&History {
+        initial: a.initial,
+        final_count: a.final_count,
+        ops,
+        outside_traffic: a.outside_traffic,
+        cross_node_skew_ns: a.cross_node_skew_ns,
+    });
+    let requests = Requests::of(ops);
+    let first = ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
+    let last = ops.iter().map(|o| o.end_ns).max().unwrap_or(0);
+    let duration_s = (last.saturating_sub(first)) as f64 / 1e9;
+    let throughput_rps = if duration_s > 0.0 {
+        requests.total as f64 / duration_s
+    } else {
+        0.0
+    };
+    // The mean time between one user's requests (closed loop: its cadence).
+    let expected_interval_us = if requests.total > 0 {
+        (duration_s * 1e6 * a.users as f64 / requests.total as f64) as u64
+    } else {
+        1
+    };
+    let ok_ops = ops.iter().filter(|o| o.outcome == crate::observation::Outcome::Ok);
+    let all = Latency::of(&histogram(ops));
+    let latency = LatencyReport {
+        ok: Latency::of(&histogram(ok_ops)),
+        all,
+        all_co_corrected: Latency::of(&co_corrected(ops, expected_interval_us)),
+        expected_interval_ms: expected_interval_us as f64 / 1000.0,
+    };
+
+    let mut thresholds = vec![ThresholdResult {
+        name: "error_rate".into(),
+        limit: limits.max_error_rate,
+        actual: requests.error_rate(),
+        passed: requests.error_rate() <= limits.max_error_rate,
+    }];
+    if let Some(max) = limits.max_p99_ms {
+        thresholds.push(ThresholdResult {
+            name: "p99_ms".into(),
+            limit: max,
+            actual: all.p99_ms,
+            passed: all.p99_ms <= max,
+        });
+    }
+    let steps = per_step(
+        ops,
+        &a.windows,
+        a.per_user_rps,
+        limits.max_p99_ms,
+        limits.max_error_rate,
+    );
+    let knee = knee(&steps);
+    // A stepped run is meant to find where the stage breaks: its thresholds
+    // judge steps (the knee), not the run, so only the verdict gates it.
+    let thresholds_gate = steps.is_empty();
+    let saturated = a.cpu_percent > 90.0 * a.cores as f64;
+    let passed = verdict.passed()
+        && a.aborted.is_none()
+        && requests.total > 0
+        && (!thresholds_gate || thresholds.iter().all(|t| t.passed));
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        run_id: a.run_id,
+        nodes: a.nodes,
+        host: a.host,
+        local_stage: a.local_stage,
+        path: a.path,
+        outside_traffic: a.outside_traffic,
+        started_at_unix_ns: a.started_at_unix_ns,
+        duration_s,
+        users: a.users,
+        initial_count: a.initial,
+        final_count: a.final_count,
+        error_rate: requests.error_rate(),
+        throttle_rate: requests.throttle_rate(),
+        requests,
+        throughput_rps,
+        response_bytes_mean: a.response_bytes_mean,
+        latency,
+        generator: Generator {
+            cpu_percent_of_one_core: a.cpu_percent,
+            cores: a.cores,
+            saturated,
+            note: a.local_stage.then(|| {
+                "the local stage runs in this process: its handler's CPU is included".to_owned()
+            }),
+        },
+        verdict,
+        thresholds,
+        aborted: a.aborted,
+        steps,
+        knee,
+        per_second: per_second(ops),
+        passed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analysis() -> Analysis {
+        Analysis {
+            run_id: "t".into(),
+            nodes: vec![0],
+            host: "http://127.0.0.1:1".into(),
+            local_stage: false,
+            path: "/__loadtest/t".into(),
+            outside_traffic: false,
+            started_at_unix_ns: 0,
+            users: 1,
+            initial: 0,
+            final_count: 3,
+            cross_node_skew_ns: 0,
+            response_bytes_mean: 30.0,
+            cpu_percent: 10.0,
+            cores: 2,
+            aborted: None,
+            windows: vec![],
+            per_user_rps: None,
+        }
+    }
+
+    fn ops() -> Vec<Observation> {
+        (0..3)
+            .map(|i| Observation::ok(i * 10_000_000, i * 10_000_000 + 5_000_000, i + 1))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_run_passes_and_a_threshold_fails_it() {
+        let ok = analyse(analysis(), &ops(), &Limits { max_p99_ms: None, max_error_rate: 0.0 });
+        assert!(ok.passed);
+        assert!((ok.latency.all.p99_ms - 5.0).abs() < 0.01);
+        let slow = analyse(analysis(), &ops(), &Limits { max_p99_ms: Some(1.0), max_error_rate: 0.0 });
+        assert!(!slow.passed, "p99 5 ms > 1 ms");
+        assert!(slow.verdict.passed(), "the verdict itself is fine");
+    }
+
+    #[test]
+    fn an_aborted_or_empty_run_does_not_pass() {
+        let limits = Limits { max_p99_ms: None, max_error_rate: 1.0 };
+        let mut a = analysis();
+        a.aborted = Some("error rate".into());
+        assert!(!analyse(a, &ops(), &limits).passed);
+        let mut a = analysis();
+        a.final_count = 0;
+        assert!(!analyse(a, &[], &limits).passed);
+    }
+
+    #[test]
+    fn a_saturated_generator_is_flagged() {
+        let mut a = analysis();
+        a.cpu_percent = 195.0;
+        let s = analyse(a, &ops(), &Limits { max_p99_ms: None, max_error_rate: 0.0 });
+        assert!(s.generator.saturated);
+    }
+}

@@ -1,0 +1,142 @@
+//! `loadtest plan`: a run's summary plus a traffic profile → monthly cost
+//! by service and the limit that binds first.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cost::{self, ApiKind, Arch, Limits, Measured, Plan, Prices, Traffic};
+use crate::summary::Summary;
+
+/// Response headers API Gateway sends besides the body (an estimate; the
+/// harness measures only the body).
+pub const HEADER_BYTES: f64 = 350.0;
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// A run directory (or its summary.json).
+    pub run: PathBuf,
+    /// Visits a month to plan for.
+    #[arg(long, value_name = "N")]
+    pub visits_per_month: f64,
+    /// Peak visits a second.
+    #[arg(long, value_name = "N")]
+    pub peak_per_second: f64,
+    #[arg(long, value_enum, default_value_t = ApiKind::Http)]
+    pub api: ApiKind,
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+    /// Lambda memory (infra/template.yaml deploys 128).
+    #[arg(long, value_name = "MB", default_value_t = 128.0)]
+    pub memory_mb: f64,
+    /// Lambda duration to bill; default: the run's mean latency of ok requests.
+    #[arg(long, value_name = "MS")]
+    pub lambda_ms: Option<f64>,
+    /// JSON file overriding some prices (fields as `--print-defaults` shows).
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+    /// JSON file overriding some limits.
+    #[arg(long, value_name = "FILE")]
+    pub limits: Option<PathBuf>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn load_summary(path: &std::path::Path) -> anyhow::Result<Summary> {
+    let file = if path.is_dir() {
+        path.join("summary.json")
+    } else {
+        path.to_owned()
+    };
+    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", file.display()))
+}
+
+fn load<T: serde::de::DeserializeOwned + Default>(file: &Option<PathBuf>) -> anyhow::Result<T> {
+    match file {
+        None => Ok(T::default()),
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}", f.display()))
+        }
+    }
+}
+
+pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(Plan, Summary)> {
+    if !(args.visits_per_month >= 0.0 && args.peak_per_second >= 0.0 && args.memory_mb > 0.0) {
+        return Err(crate::UsageError(
+            "--visits-per-month and --peak-per-second must be ≥ 0, --memory-mb > 0".into(),
+        )
+        .into());
+    }
+    let summary = load_summary(&args.run)?;
+    let prices: Prices = load(&args.prices)?;
+    let limits: Limits = load(&args.limits)?;
+    let stage_capacity = match summary.knee {
+        Some(k) => summary.steps.get(k).map(|s| s.achieved_rps),
+        None if summary.steps.is_empty() => Some(summary.throughput_rps),
+        None => None,
+    };
+    let measured = Measured {
+        lambda_duration_ms: args.lambda_ms.unwrap_or(summary.latency.ok.mean_ms),
+        response_bytes: summary.response_bytes_mean + HEADER_BYTES,
+        stage_capacity_rps: stage_capacity.filter(|c| *c > 0.0),
+    };
+    let traffic = Traffic {
+        visits_per_month: args.visits_per_month,
+        peak_visits_per_second: args.peak_per_second,
+        api: args.api,
+        arch: args.arch,
+        lambda_memory_mb: args.memory_mb,
+    };
+    Ok((cost::plan(&traffic, &measured, &prices, &limits), summary))
+}
+
+pub fn text(p: &Plan, s: &Summary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "Capacity plan for {:.0} visits a month, peak {:.1} visits/s",
+        p.traffic.visits_per_month, p.traffic.peak_visits_per_second
+    );
+    let _ = writeln!(
+        o,
+        "From run {} against {}{}: mean latency {:.2} ms (billed as the Lambda's duration), {:.0} B a response",
+        s.run_id,
+        s.host,
+        if s.local_stage { " (local stage: not AWS; measure a real stage for real figures)" } else { "" },
+        p.measured.lambda_duration_ms,
+        p.measured.response_bytes
+    );
+    let _ = writeln!(o, "\nMonthly cost (USD)");
+    for c in &p.costs {
+        let _ = writeln!(o, "  {:<32} {:>10.2}   {}", c.service, c.usd_per_month, c.basis);
+    }
+    let _ = writeln!(o, "  {:<32} {:>10.2}", "total", p.total_usd_per_month);
+    let _ = writeln!(o, "\nLimits at the peak                              capacity     needed   headroom   binds at visits/s");
+    for l in &p.limits {
+        let _ = writeln!(
+            o,
+            "  {:<44} {:>10.1} {:>10.2} {:>9.1}x {:>12.0}",
+            l.limit, l.capacity, l.needed_at_peak, l.headroom, l.binds_at_visits_per_second
+        );
+    }
+    let _ = writeln!(o, "\nBinds first: {}", p.binding_limit);
+    for w in &p.warnings {
+        let _ = writeln!(o, "\nWARNING: {w}");
+    }
+    o
+}
+
+pub fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
+    let (plan, summary) = make_plan(args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", text(&plan, &summary));
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `summary.json`: the machine-readable result of a run (or of a merge).
+//! Field names are stable; `schema_version` changes if they ever must.
+//! Documented field by field in README.md ("summary.json").
+
+use serde::{Deserialize, Serialize};
+
+use crate::checker::Verdict;
+use crate::stats::{Latency, Requests, Second, StepStats};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub run_id: String,
+    /// The node that wrote it; for a merge, the nodes merged.
+    pub nodes: Vec<u16>,
+    pub host: String,
+    /// The run started its own local stage (no --host).
+    pub local_stage: bool,
+    /// The counter the run incremented.
+    pub path: String,
+    /// `--path` to a real page: others may increment it too.
+    pub outside_traffic: bool,
+    /// Wall clock at the run's time zero; observation times count from it.
+    pub started_at_unix_ns: u64,
+    pub duration_s: f64,
+    /// Users at the peak.
+    pub users: usize,
+    pub initial_count: u64,
+    pub final_count: u64,
+    pub requests: Requests,
+    pub throughput_rps: f64,
+    pub error_rate: f64,
+    pub throttle_rate: f64,
+    /// Mean size of a response body, in bytes.
+    pub response_bytes_mean: f64,
+    pub latency: LatencyReport,
+    pub generator: Generator,
+    pub verdict: Verdict,
+    pub thresholds: Vec<ThresholdResult>,
+    /// Why the run stopped early, if it did.
+    pub aborted: Option<String>,
+    /// Per-step figures of a stepped run (empty otherwise)...
+    pub steps: Vec<StepStats>,
+    /// ...and the index of the knee: the last step within thresholds.
+    pub knee: Option<usize>,
+    pub per_second: Vec<Second>,
+    /// Verdict passed, thresholds met and not aborted: the exit code is 0.
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatencyReport {
+    /// Ok responses only.
+    pub ok: Latency,
+    /// Every request, whatever its outcome.
+    pub all: Latency,
+    /// Every request, corrected for coordinated omission with the expected
+    /// interval below.
+    pub all_co_corrected: Latency,
+    pub expected_interval_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generator {
+    /// CPU time of this process over the run, as a percentage of one core.
+    pub cpu_percent_of_one_core: f64,
+    pub cores: usize,
+    /// Over 90% of the machine's cores: latencies then include the
+    /// generator's own queueing.
+    pub saturated: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    pub name: String,
+    pub limit: f64,
+    pub actual: f64,
+    pub passed: bool,
+}
