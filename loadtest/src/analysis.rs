@@ -17,6 +17,9 @@ pub struct Analysis {
     pub local_stage: bool,
     pub path: String,
     pub outside_traffic: bool,
+    /// One node of a multi-node run: the others write to the same counter,
+    /// so accounting is left to `loadtest merge`.
+    pub other_nodes_write: bool,
     pub started_at_unix_ns: u64,
     pub users: usize,
     pub initial: u64,
@@ -26,6 +29,7 @@ pub struct Analysis {
     pub cpu_percent: f64,
     pub cores: usize,
     pub aborted: Option<String>,
+    pub stopped_early: Option<String>,
     pub windows: Vec<StepWindow>,
     pub per_user_rps: Option<f64>,
 }
@@ -42,7 +46,7 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         initial: a.initial,
         final_count: a.final_count,
         ops,
-        outside_traffic: a.outside_traffic,
+        outside_traffic: a.outside_traffic || a.other_nodes_write,
         cross_node_skew_ns: a.cross_node_skew_ns,
     });
     let requests = Requests::of(ops);
@@ -60,7 +64,9 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
     } else {
         1
     };
-    let ok_ops = ops.iter().filter(|o| o.outcome == crate::observation::Outcome::Ok);
+    let ok_ops = ops
+        .iter()
+        .filter(|o| o.outcome == crate::observation::Outcome::Ok);
     let all = Latency::of(&histogram(ops));
     let latency = LatencyReport {
         ok: Latency::of(&histogram(ok_ops)),
@@ -129,6 +135,7 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         verdict,
         thresholds,
         aborted: a.aborted,
+        stopped_early: a.stopped_early,
         steps,
         knee,
         per_second: per_second(ops),
@@ -148,6 +155,7 @@ mod tests {
             local_stage: false,
             path: "/__loadtest/t".into(),
             outside_traffic: false,
+            other_nodes_write: false,
             started_at_unix_ns: 0,
             users: 1,
             initial: 0,
@@ -157,6 +165,7 @@ mod tests {
             cpu_percent: 10.0,
             cores: 2,
             aborted: None,
+            stopped_early: None,
             windows: vec![],
             per_user_rps: None,
         }
@@ -170,17 +179,34 @@ mod tests {
 
     #[test]
     fn a_clean_run_passes_and_a_threshold_fails_it() {
-        let ok = analyse(analysis(), &ops(), &Limits { max_p99_ms: None, max_error_rate: 0.0 });
+        let ok = analyse(
+            analysis(),
+            &ops(),
+            &Limits {
+                max_p99_ms: None,
+                max_error_rate: 0.0,
+            },
+        );
         assert!(ok.passed);
         assert!((ok.latency.all.p99_ms - 5.0).abs() < 0.01);
-        let slow = analyse(analysis(), &ops(), &Limits { max_p99_ms: Some(1.0), max_error_rate: 0.0 });
+        let slow = analyse(
+            analysis(),
+            &ops(),
+            &Limits {
+                max_p99_ms: Some(1.0),
+                max_error_rate: 0.0,
+            },
+        );
         assert!(!slow.passed, "p99 5 ms > 1 ms");
         assert!(slow.verdict.passed(), "the verdict itself is fine");
     }
 
     #[test]
     fn an_aborted_or_empty_run_does_not_pass() {
-        let limits = Limits { max_p99_ms: None, max_error_rate: 1.0 };
+        let limits = Limits {
+            max_p99_ms: None,
+            max_error_rate: 1.0,
+        };
         let mut a = analysis();
         a.aborted = Some("error rate".into());
         assert!(!analyse(a, &ops(), &limits).passed);
@@ -193,7 +219,14 @@ mod tests {
     fn a_saturated_generator_is_flagged() {
         let mut a = analysis();
         a.cpu_percent = 195.0;
-        let s = analyse(a, &ops(), &Limits { max_p99_ms: None, max_error_rate: 0.0 });
+        let s = analyse(
+            a,
+            &ops(),
+            &Limits {
+                max_p99_ms: None,
+                max_error_rate: 0.0,
+            },
+        );
         assert!(s.generator.saturated);
     }
 }

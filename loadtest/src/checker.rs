@@ -34,8 +34,8 @@ pub struct History<'a> {
     /// The count read after the last request ended.
     pub final_count: u64,
     pub ops: &'a [Observation],
-    /// Others may increment this counter too (a real page): accounting is
-    /// then meaningless and skipped.
+    /// Others may increment this counter too (a real page, or the other
+    /// nodes of a multi-node run): accounting is then meaningless and skipped.
     pub outside_traffic: bool,
     /// Clock skew allowed between operations of *different* nodes: A must
     /// end more than this before B starts for A to precede B.
@@ -212,9 +212,7 @@ fn uniqueness(ops: &[Observation], ok: &[u32]) -> CheckResult {
     let detail = if duplicated_counts == 0 {
         format!("{} ok responses, all counts distinct", ok.len())
     } else {
-        format!(
-            "{duplicated_counts} counts returned more than once ({extra_ops} lost updates)"
-        )
+        format!("{duplicated_counts} counts returned more than once ({extra_ops} lost updates)")
     };
     result(CheckName::Uniqueness, duplicated_counts, detail, examples)
 }
@@ -225,7 +223,9 @@ fn uniqueness(ops: &[Observation], ok: &[u32]) -> CheckResult {
 fn real_time_order(ops: &[Observation], ok: &[u32], skew_ns: u64) -> CheckResult {
     let mut flagged = vec![false; ok.len()];
     let mut examples = Vec::new();
-    let multi_node = ok.iter().any(|&i| ops[i as usize].node != ops[ok[0] as usize].node);
+    let multi_node = ok
+        .iter()
+        .any(|&i| ops[i as usize].node != ops[ok[0] as usize].node);
     // Operations of one node share a clock: compare them exactly. Across
     // nodes, only with the skew allowance.
     if multi_node {
@@ -246,9 +246,14 @@ fn real_time_order(ops: &[Observation], ok: &[u32], skew_ns: u64) -> CheckResult
     }
     let violations = flagged.iter().filter(|&&f| f).count() as u64;
     let detail = if violations == 0 {
-        format!("every count exceeds the counts of all {} ok operations that ended before it started", ok.len())
+        format!(
+            "every count exceeds the counts of all {} ok operations that ended before it started",
+            ok.len()
+        )
     } else {
-        format!("{violations} operations returned a count no greater than one that had already completed")
+        format!(
+            "{violations} operations returned a count no greater than one that had already completed"
+        )
     };
     result(CheckName::RealTimeOrder, violations, detail, examples)
 }
@@ -302,7 +307,7 @@ fn accounting(history: &History<'_>, ok: u64, unknown: u64) -> CheckResult {
         return CheckResult {
             check: CheckName::Accounting,
             status: Status::Skipped,
-            detail: "skipped: the path also receives outside traffic, so the counter's growth is not ours alone".into(),
+            detail: "skipped: others write to this counter too (outside traffic, or other nodes: `loadtest merge` checks their runs together)".into(),
             violations: 0,
             examples: vec![],
         };
@@ -403,7 +408,11 @@ mod tests {
         let u = v.get(CheckName::Uniqueness).expect("present");
         assert_eq!(u.status, Status::Fail);
         assert_eq!(u.violations, 1);
-        assert!(u.examples[0].starts_with("count 2 returned twice: req #1"), "{:?}", u.examples);
+        assert!(
+            u.examples[0].starts_with("count 2 returned twice: req #1"),
+            "{:?}",
+            u.examples
+        );
         assert!(!v.passed());
     }
 
@@ -481,15 +490,28 @@ mod tests {
 
     #[test]
     fn cross_node_order_uses_the_skew_allowance_but_same_node_does_not() {
-        let a = Observation { node: 1, ..op(0, 10, 2) };
-        let b = Observation { node: 2, ..op(15, 25, 1) };
+        let a = Observation {
+            node: 1,
+            ..op(0, 10, 2)
+        };
+        let b = Observation {
+            node: 2,
+            ..op(15, 25, 1)
+        };
         let pair = [a, b];
         let mut h = History::new(0, 2, &pair);
         assert_eq!(status(&check(&h), CheckName::RealTimeOrder), Status::Fail);
         h.cross_node_skew_ns = 10;
         assert!(check(&h).passed(), "5 ns apart is within a 10 ns skew");
         let b_same = Observation { node: 1, ..b };
-        let same = [a, b_same, Observation { node: 2, ..op(100, 110, 3) }];
+        let same = [
+            a,
+            b_same,
+            Observation {
+                node: 2,
+                ..op(100, 110, 3)
+            },
+        ];
         h.ops = &same;
         h.final_count = 3;
         assert_eq!(
@@ -502,10 +524,7 @@ mod tests {
     /// A history an atomic counter could produce: each operation takes
     /// effect at a random instant inside its interval, and counts follow
     /// the order of those instants. Unknown ones take effect or not.
-    fn linearizable(
-        spans: Vec<(u64, u64, u8)>,
-        initial: u64,
-    ) -> (Vec<Observation>, u64) {
+    fn linearizable(spans: Vec<(u64, u64, u8)>, initial: u64) -> (Vec<Observation>, u64) {
         let mut effects: Vec<(u64, usize)> = Vec::new();
         let mut ops: Vec<Observation> = Vec::new();
         for (i, (start, len, kind)) in spans.into_iter().enumerate() {

@@ -8,7 +8,6 @@ use goose::config::GooseConfiguration;
 #[derive(Debug, Parser)]
 #[command(
     name = "loadtest",
-
     about = "Load-tests a visitor-counter API and proves its increments atomic.",
     long_about = "Load-tests a visitor-counter API and proves its increments atomic.\n\n\
         With no --host it starts the local stage (the counter Lambda on DynamoDB Local) on \
@@ -143,7 +142,8 @@ fn fraction(s: &str) -> Result<f64, String> {
 fn parse_run_id(s: &str) -> Result<String, String> {
     if !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         Ok(s.to_owned())
     } else {

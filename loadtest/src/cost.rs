@@ -213,8 +213,14 @@ pub fn plan(traffic: &Traffic, measured: &Measured, prices: &Prices, limits: &Li
             limit: "Lambda concurrent executions (account)".into(),
             capacity: limits.lambda_account_concurrency,
             needed_at_peak: peak * concurrency_per_rps,
-            headroom: ratio(limits.lambda_account_concurrency, peak * concurrency_per_rps),
-            binds_at_visits_per_second: ratio(limits.lambda_account_concurrency, concurrency_per_rps),
+            headroom: ratio(
+                limits.lambda_account_concurrency,
+                peak * concurrency_per_rps,
+            ),
+            binds_at_visits_per_second: ratio(
+                limits.lambda_account_concurrency,
+                concurrency_per_rps,
+            ),
         },
         LimitLine {
             limit: "API Gateway requests/s (account)".into(),
@@ -235,7 +241,10 @@ pub fn plan(traffic: &Traffic, measured: &Measured, prices: &Prices, limits: &Li
     }
     let binding = lines
         .iter()
-        .min_by(|a, b| a.binds_at_visits_per_second.total_cmp(&b.binds_at_visits_per_second))
+        .min_by(|a, b| {
+            a.binds_at_visits_per_second
+                .total_cmp(&b.binds_at_visits_per_second)
+        })
         .map(|l| l.limit.clone())
         .unwrap_or_default();
 
@@ -321,7 +330,12 @@ mod tests {
     /// - Total: $18.743334
     #[test]
     fn ten_million_visits_cost_what_the_hand_worked_example_says() {
-        let p = plan(&traffic(10e6, 20.0), &measured(), &Prices::default(), &Limits::default());
+        let p = plan(
+            &traffic(10e6, 20.0),
+            &measured(),
+            &Prices::default(),
+            &Limits::default(),
+        );
         assert!((cost(&p, "API Gateway") - 10.0).abs() < 1e-9);
         assert!((cost(&p, "Lambda requests") - 2.0).abs() < 1e-9);
         assert!((cost(&p, "Lambda duration") - 0.133_334).abs() < 1e-6);
@@ -355,8 +369,17 @@ mod tests {
     /// binds at 1,000/s, API Gateway at 10,000/s. The item binds first.
     #[test]
     fn the_single_item_write_limit_binds_first_for_a_fast_lambda() {
-        let p = plan(&traffic(10e6, 20.0), &measured(), &Prices::default(), &Limits::default());
-        assert!(p.binding_limit.starts_with("DynamoDB writes/s to one item"), "{}", p.binding_limit);
+        let p = plan(
+            &traffic(10e6, 20.0),
+            &measured(),
+            &Prices::default(),
+            &Limits::default(),
+        );
+        assert!(
+            p.binding_limit.starts_with("DynamoDB writes/s to one item"),
+            "{}",
+            p.binding_limit
+        );
         let lambda = &p.limits[1];
         assert!((lambda.needed_at_peak - 0.148).abs() < 1e-9);
         assert!((lambda.binds_at_visits_per_second - 135_135.135).abs() < 0.01);
@@ -366,7 +389,12 @@ mod tests {
 
     #[test]
     fn a_peak_above_one_items_limit_is_said_plainly_with_sharding() {
-        let p = plan(&traffic(10e6, 1500.0), &measured(), &Prices::default(), &Limits::default());
+        let p = plan(
+            &traffic(10e6, 1500.0),
+            &measured(),
+            &Prices::default(),
+            &Limits::default(),
+        );
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("above one DynamoDB item's write limit"));
         assert!(p.warnings[0].contains("write sharding"));
@@ -379,7 +407,12 @@ mod tests {
             stage_capacity_rps: Some(300.0),
             ..measured()
         };
-        let p = plan(&traffic(1e6, 10.0), &m, &Prices::default(), &Limits::default());
+        let p = plan(
+            &traffic(1e6, 10.0),
+            &m,
+            &Prices::default(),
+            &Limits::default(),
+        );
         assert_eq!(p.binding_limit, "measured stage capacity (this run)");
         let low = Limits {
             lambda_account_concurrency: 1.0,
@@ -398,7 +431,10 @@ mod tests {
     fn prices_and_limits_read_from_partial_json_keep_other_defaults() {
         let p: Prices = serde_json::from_str(r#"{"http_api_per_million": 1.11}"#).expect("json");
         assert_eq!(p.http_api_per_million, 1.11);
-        assert_eq!(p.rest_api_per_million, Prices::default().rest_api_per_million);
+        assert_eq!(
+            p.rest_api_per_million,
+            Prices::default().rest_api_per_million
+        );
         assert!(serde_json::from_str::<Limits>(r#"{"typo": 1}"#).is_err());
     }
 }

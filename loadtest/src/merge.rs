@@ -37,7 +37,11 @@ pub fn read_node(dir: &Path) -> anyhow::Result<Node> {
 }
 
 pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
-    let nodes: Vec<Node> = args.dirs.iter().map(|d| read_node(d)).collect::<Result<_, _>>()?;
+    let nodes: Vec<Node> = args
+        .dirs
+        .iter()
+        .map(|d| read_node(d))
+        .collect::<Result<_, _>>()?;
     let Some(first) = nodes.first() else {
         bail!("nothing to merge");
     };
@@ -60,7 +64,11 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         bail!("two directories come from the same --node-id: give each node its own");
     }
     // One timeline: each node's times shifted by its wall-clock start.
-    let base = nodes.iter().map(|n| n.summary.started_at_unix_ns).min().unwrap_or(0);
+    let base = nodes
+        .iter()
+        .map(|n| n.summary.started_at_unix_ns)
+        .min()
+        .unwrap_or(0);
     let mut ops: Vec<Observation> = Vec::new();
     let mut histogram = new_histogram();
     for n in &nodes {
@@ -83,11 +91,24 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     // Each node read the count before its own first request and after its
     // last: the smallest first read precedes every write, the largest last
     // read follows them all.
-    let initial = nodes.iter().map(|n| n.summary.initial_count).min().unwrap_or(0);
-    let final_count = nodes.iter().map(|n| n.summary.final_count).max().unwrap_or(0);
+    let initial = nodes
+        .iter()
+        .map(|n| n.summary.initial_count)
+        .min()
+        .unwrap_or(0);
+    let final_count = nodes
+        .iter()
+        .map(|n| n.summary.final_count)
+        .max()
+        .unwrap_or(0);
     let aborted: Vec<String> = nodes
         .iter()
-        .filter_map(|n| n.summary.aborted.as_ref().map(|a| format!("{}: {a}", n.dir.display())))
+        .filter_map(|n| {
+            n.summary
+                .aborted
+                .as_ref()
+                .map(|a| format!("{}: {a}", n.dir.display()))
+        })
         .collect();
     let summary = analyse(
         Analysis {
@@ -97,15 +118,20 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
             local_stage: first.summary.local_stage,
             path: first.summary.path.clone(),
             outside_traffic: first.summary.outside_traffic,
+            other_nodes_write: false,
             started_at_unix_ns: base,
             users: nodes.iter().map(|n| n.summary.users).sum(),
             initial,
             final_count,
             cross_node_skew_ns: (args.skew_ms * 1e6) as u64,
             response_bytes_mean: first.summary.response_bytes_mean,
-            cpu_percent: nodes.iter().map(|n| n.summary.generator.cpu_percent_of_one_core).sum(),
+            cpu_percent: nodes
+                .iter()
+                .map(|n| n.summary.generator.cpu_percent_of_one_core)
+                .sum(),
             cores: first.summary.generator.cores,
             aborted: (!aborted.is_empty()).then(|| aborted.join("; ")),
+            stopped_early: None,
             windows: vec![],
             per_user_rps: None,
         },

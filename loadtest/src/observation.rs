@@ -23,7 +23,10 @@ impl Outcome {
             0 => Ok(Outcome::Ok),
             1 => Ok(Outcome::Failed),
             2 => Ok(Outcome::Unknown),
-            _ => Err(io::Error::new(io::ErrorKind::InvalidData, "bad outcome byte")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad outcome byte",
+            )),
         }
     }
 
@@ -179,9 +182,15 @@ mod tests {
         write_all(&mut bytes, &ops).expect("write");
         assert_eq!(bytes.len(), 2 * RECORD_BYTES);
         assert_eq!(read_all(&bytes[..]).expect("read"), ops);
-        assert!(read_all(&bytes[..RECORD_BYTES + 1]).is_err(), "a torn file is refused");
+        assert!(
+            read_all(&bytes[..RECORD_BYTES + 1]).is_err(),
+            "a torn file is refused"
+        );
         bytes[28] = 9;
-        assert!(read_all(&bytes[..]).is_err(), "a bad outcome byte is refused");
+        assert!(
+            read_all(&bytes[..]).is_err(),
+            "a bad outcome byte is refused"
+        );
     }
 
     #[test]

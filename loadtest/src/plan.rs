@@ -51,7 +51,8 @@ pub fn load_summary(path: &std::path::Path) -> anyhow::Result<Summary> {
     } else {
         path.to_owned()
     };
-    let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", file.display()))
 }
 
@@ -59,7 +60,8 @@ fn load<T: serde::de::DeserializeOwned + Default>(file: &Option<PathBuf>) -> any
     match file {
         None => Ok(T::default()),
         Some(f) => {
-            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
             serde_json::from_str(&text).with_context(|| format!("{}", f.display()))
         }
     }
@@ -107,16 +109,27 @@ pub fn text(p: &Plan, s: &Summary) -> String {
         "From run {} against {}{}: mean latency {:.2} ms (billed as the Lambda's duration), {:.0} B a response",
         s.run_id,
         s.host,
-        if s.local_stage { " (local stage: not AWS; measure a real stage for real figures)" } else { "" },
+        if s.local_stage {
+            " (local stage: not AWS; measure a real stage for real figures)"
+        } else {
+            ""
+        },
         p.measured.lambda_duration_ms,
         p.measured.response_bytes
     );
     let _ = writeln!(o, "\nMonthly cost (USD)");
     for c in &p.costs {
-        let _ = writeln!(o, "  {:<32} {:>10.2}   {}", c.service, c.usd_per_month, c.basis);
+        let _ = writeln!(
+            o,
+            "  {:<32} {:>10.2}   {}",
+            c.service, c.usd_per_month, c.basis
+        );
     }
     let _ = writeln!(o, "  {:<32} {:>10.2}", "total", p.total_usd_per_month);
-    let _ = writeln!(o, "\nLimits at the peak                              capacity     needed   headroom   binds at visits/s");
+    let _ = writeln!(
+        o,
+        "\nLimits at the peak                              capacity     needed   headroom   binds at visits/s"
+    );
     for l in &p.limits {
         let _ = writeln!(
             o,

@@ -30,25 +30,49 @@ pub fn over_time(seconds: &[Second]) -> String {
             .y_label_area_size(56)
             .build_cartesian_2d(0u64..n, 0u64..max_rps + max_rps / 10 + 1)
             .map_err(|e| e.to_string())?;
-        chart.configure_mesh().x_desc("s").draw().map_err(|e| e.to_string())?;
         chart
-            .draw_series(LineSeries::new(seconds.iter().map(|s| (s.second, s.requests)), &BLUE))
+            .configure_mesh()
+            .x_desc("s")
+            .draw()
             .map_err(|e| e.to_string())?;
-        let max_ms = seconds.iter().map(|s| s.p99_ms).fold(0.0, f64::max).max(0.001);
+        chart
+            .draw_series(LineSeries::new(
+                seconds.iter().map(|s| (s.second, s.requests)),
+                &BLUE,
+            ))
+            .map_err(|e| e.to_string())?;
+        let max_ms = seconds
+            .iter()
+            .map(|s| s.p99_ms)
+            .fold(0.0, f64::max)
+            .max(0.001);
         let mut chart = ChartBuilder::on(&bottom)
-            .caption("latency per second (ms): p50 green, p99 red", ("sans-serif", 14))
+            .caption(
+                "latency per second (ms): p50 green, p99 red",
+                ("sans-serif", 14),
+            )
             .margin(6)
             .x_label_area_size(18)
             .y_label_area_size(56)
             .build_cartesian_2d(0u64..n, 0f64..max_ms * 1.1)
             .map_err(|e| e.to_string())?;
-        chart.configure_mesh().x_desc("s").draw().map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("s")
+            .draw()
+            .map_err(|e| e.to_string())?;
         let active = || seconds.iter().filter(|s| s.requests > 0);
         chart
-            .draw_series(LineSeries::new(active().map(|s| (s.second, s.p50_ms)), &GREEN))
+            .draw_series(LineSeries::new(
+                active().map(|s| (s.second, s.p50_ms)),
+                &GREEN,
+            ))
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series(LineSeries::new(active().map(|s| (s.second, s.p99_ms)), &RED))
+            .draw_series(LineSeries::new(
+                active().map(|s| (s.second, s.p99_ms)),
+                &RED,
+            ))
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())
     })();
@@ -62,8 +86,16 @@ pub fn latency_vs_throughput(steps: &[StepStats], knee: Option<usize>) -> String
     let result = (|| -> Result<(), String> {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let max_x = steps.iter().map(|s| s.achieved_rps).fold(0.0, f64::max).max(1.0);
-        let max_y = steps.iter().map(|s| s.latency.p99_ms).fold(0.0, f64::max).max(0.001);
+        let max_x = steps
+            .iter()
+            .map(|s| s.achieved_rps)
+            .fold(0.0, f64::max)
+            .max(1.0);
+        let max_y = steps
+            .iter()
+            .map(|s| s.latency.p99_ms)
+            .fold(0.0, f64::max)
+            .max(0.001);
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 "latency vs throughput per step: p50 green, p99 red, knee circled",
@@ -82,8 +114,12 @@ pub fn latency_vs_throughput(steps: &[StepStats], knee: Option<usize>) -> String
             .map_err(|e| e.to_string())?;
         let p50 = steps.iter().map(|s| (s.achieved_rps, s.latency.p50_ms));
         let p99 = steps.iter().map(|s| (s.achieved_rps, s.latency.p99_ms));
-        chart.draw_series(LineSeries::new(p50.clone(), &GREEN)).map_err(|e| e.to_string())?;
-        chart.draw_series(LineSeries::new(p99.clone(), &RED)).map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(p50.clone(), &GREEN))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(LineSeries::new(p99.clone(), &RED))
+            .map_err(|e| e.to_string())?;
         chart
             .draw_series(p99.map(|p| Circle::new(p, 3, RED.filled())))
             .map_err(|e| e.to_string())?;
@@ -118,13 +154,20 @@ pub fn percentiles(points: &[(f64, f64)]) -> String {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let max_y = points.iter().map(|p| p.1).fold(0.0, f64::max).max(0.001);
         let mut chart = ChartBuilder::on(&root)
-            .caption("latency by percentile (ms), all requests", ("sans-serif", 14))
+            .caption(
+                "latency by percentile (ms), all requests",
+                ("sans-serif", 14),
+            )
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(56)
             .build_cartesian_2d(0f64..100f64, 0f64..max_y * 1.1)
             .map_err(|e| e.to_string())?;
-        chart.configure_mesh().x_desc("percentile").draw().map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .draw()
+            .map_err(|e| e.to_string())?;
         chart
             .draw_series(LineSeries::new(points.iter().copied(), &BLUE))
             .map_err(|e| e.to_string())?;

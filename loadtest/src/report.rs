@@ -87,7 +87,9 @@ fn percentile_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
 /// The HdrHistogram percentile-distribution text (values in ms).
 pub fn hgrm(h: &Histogram<u64>) -> String {
     let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    let mut total = 0u64;
     for v in h.iter_quantiles(5) {
+        total += v.count_since_last_iteration();
         let q = v.quantile_iterated_to();
         let inverse = if q < 1.0 {
             format!("{:14.2}", 1.0 / (1.0 - q))
@@ -96,10 +98,9 @@ pub fn hgrm(h: &Histogram<u64>) -> String {
         };
         let _ = writeln!(
             out,
-            "{:12.3} {:14.12} {:10} {inverse}",
+            "{:12.3} {:14.12} {total:10} {inverse}",
             v.value_iterated_to() as f64 / 1000.0,
             q,
-            v.count_since_last_iteration() + 0, // per-bucket count
         );
     }
     let _ = writeln!(
@@ -125,15 +126,28 @@ fn mark(status: Status) -> &'static str {
 pub fn text(s: &Summary, dir: &Path) -> String {
     let mut o = String::new();
     let verdict = if s.verdict.passed() { "PASS" } else { "FAIL" };
-    let _ = writeln!(o, "\nVERDICT: {verdict} (atomicity of {} on {})", s.path, s.host);
+    let _ = writeln!(
+        o,
+        "\nVERDICT: {verdict} (atomicity of {} on {})",
+        s.path, s.host
+    );
     for c in &s.verdict.checks {
-        let _ = writeln!(o, "  {:<16} {}  {}", c.check.title(), mark(c.status), c.detail);
+        let _ = writeln!(
+            o,
+            "  {:<16} {}  {}",
+            c.check.title(),
+            mark(c.status),
+            c.detail
+        );
         for e in &c.examples {
             let _ = writeln!(o, "      {e}");
         }
     }
     if let Some(reason) = &s.aborted {
         let _ = writeln!(o, "ABORTED: {reason}");
+    }
+    if let Some(reason) = &s.stopped_early {
+        let _ = writeln!(o, "Stopped at a bound: {reason}");
     }
     let r = &s.requests;
     let _ = writeln!(
@@ -151,7 +165,11 @@ pub fn text(s: &Summary, dir: &Path) -> String {
         100.0 * s.error_rate,
         100.0 * s.throttle_rate
     );
-    let statuses: Vec<String> = r.by_status.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let statuses: Vec<String> = r
+        .by_status
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
     let _ = writeln!(o, "  by status: {}", statuses.join(", "));
     let _ = writeln!(
         o,
@@ -208,7 +226,10 @@ pub fn text(s: &Summary, dir: &Path) -> String {
                 );
             }
             None => {
-                let _ = writeln!(o, "  knee: none, the first step already missed the thresholds");
+                let _ = writeln!(
+                    o,
+                    "  knee: none, the first step already missed the thresholds"
+                );
             }
         }
     }
@@ -251,7 +272,9 @@ pub fn print(s: &Summary, dir: &Path) {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A single self-contained page: no script, no external resource.

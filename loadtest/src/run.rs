@@ -43,6 +43,7 @@ struct Shared {
     abort_min: u64,
     max_requests: u64,
     aborted: OnceLock<String>,
+    stopped: OnceLock<String>,
     user_interval: Option<Duration>,
 }
 
@@ -79,13 +80,20 @@ impl Shared {
             ));
         }
         if total >= self.max_requests {
-            self.abort(format!("reached --max-requests {}", self.max_requests));
+            self.stop(format!("reached --max-requests {}", self.max_requests));
         }
     }
 
-    /// Stops the run (goose's killswitch); the first reason is kept.
+    /// Stops the run as failed (goose's killswitch); the first reason is kept.
     fn abort(&self, reason: String) {
         if self.aborted.set(reason.clone()).is_ok() {
+            goose::trigger_killswitch(&reason);
+        }
+    }
+
+    /// Stops the run at one of its bounds: not a failure.
+    fn stop(&self, reason: String) {
+        if self.stopped.set(reason.clone()).is_ok() {
             goose::trigger_killswitch(&reason);
         }
     }
@@ -216,7 +224,9 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         let url = reqwest::Url::parse(host)
             .map_err(|e| UsageError(format!("--host {host:?} is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(UsageError(format!("--host {host:?}: use http:// or https://")));
+            return Err(UsageError(format!(
+                "--host {host:?}: use http:// or https://"
+            )));
         }
     }
     if let Some(r) = h.user_rate
@@ -226,7 +236,9 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
     }
     if !h.steps.is_empty() {
         if h.steps.contains(&0) {
-            return Err(UsageError("--steps: each step needs at least one user".into()));
+            return Err(UsageError(
+                "--steps: each step needs at least one user".into(),
+            ));
         }
         if has_plan || goose.users.is_some() || goose.run_time.is_some() {
             return Err(UsageError(
@@ -286,7 +298,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let host = match &goose.host {
         Some(h) => h.trim_end_matches('/').to_owned(),
         None => {
-            println!("No --host: starting the local stage (counter-lambda on DynamoDB Local, 127.0.0.1) ...");
+            println!(
+                "No --host: starting the local stage (counter-lambda on DynamoDB Local, 127.0.0.1) ..."
+            );
             let mut config = counter_lambda::Config::from_lookup(|_| None)?;
             config.loadtest_prefix = Some(harness.path_prefix.clone());
             let s = LocalStage::start(StageOptions::new(config))
@@ -328,12 +342,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         abort_min: harness.abort_min_requests,
         max_requests: harness.max_requests,
         aborted: OnceLock::new(),
+        stopped: OnceLock::new(),
         user_interval: harness.user_rate.map(|r| Duration::from_secs_f64(1.0 / r)),
     });
 
     let run_dir = report::run_dir(&harness.out_dir, &run_id, harness.node_id);
-    std::fs::create_dir_all(&run_dir)
-        .with_context(|| format!("creating {}", run_dir.display()))?;
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
 
     let transaction = {
         let shared = shared.clone();
@@ -373,7 +387,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
             let deadline = Instant::now() + limit;
             while !finished.load(Ordering::Relaxed) {
                 if Instant::now() >= deadline {
-                    shared.abort(format!("reached --max-duration {} s", limit.as_secs()));
+                    shared.stop(format!("reached --max-duration {} s", limit.as_secs()));
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -408,6 +422,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     if let Err(e) = &goose_result {
         aborted.get_or_insert_with(|| format!("goose: {e}"));
     }
+    let stopped_early = shared.stopped.get().cloned();
     let total = shared.total.load(Ordering::Relaxed);
     let response_bytes_mean = if total > 0 {
         shared.response_bytes.load(Ordering::Relaxed) as f64 / total as f64
@@ -416,7 +431,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     };
     let ops = shared.recorder.into_sorted();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cpu_percent = cpu.map_or(0.0, |c| 100.0 * c.as_secs_f64() / wall.as_secs_f64().max(1e-9));
+    let cpu_percent = cpu.map_or(0.0, |c| {
+        100.0 * c.as_secs_f64() / wall.as_secs_f64().max(1e-9)
+    });
 
     let analysis = Analysis {
         run_id: run_id.clone(),
@@ -425,6 +442,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         local_stage,
         path,
         outside_traffic,
+        other_nodes_write: harness.node_id > 0,
         started_at_unix_ns,
         users: peak_users,
         initial,
@@ -434,6 +452,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         cpu_percent,
         cores,
         aborted,
+        stopped_early,
         windows: plan_windows,
         per_user_rps: harness.user_rate,
     };

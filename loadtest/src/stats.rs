@@ -235,13 +235,14 @@ pub fn per_step(
 /// The knee: the last step, in order, up to which every step met the
 /// thresholds. `None` when the first step already failed.
 pub fn knee(steps: &[StepStats]) -> Option<usize> {
-    steps
-        .iter()
-        .position(|s| !s.within_thresholds)
-        .map_or(
-            if steps.is_empty() { None } else { Some(steps.len() - 1) },
-            |first_bad| first_bad.checked_sub(1),
-        )
+    steps.iter().position(|s| !s.within_thresholds).map_or(
+        if steps.is_empty() {
+            None
+        } else {
+            Some(steps.len() - 1)
+        },
+        |first_bad| first_bad.checked_sub(1),
+    )
 }
 
 #[cfg(test)]
@@ -273,7 +274,9 @@ mod tests {
     fn co_correction_adds_the_requests_a_stall_held_back() {
         // 99 quick requests and one that stalled 1 s, with users sending one
         // every 10 ms: the stall hid ~99 requests that would have waited.
-        let mut ops: Vec<_> = (0..99).map(|i| op_ms(i * 10, 1, Outcome::Ok, 200)).collect();
+        let mut ops: Vec<_> = (0..99)
+            .map(|i| op_ms(i * 10, 1, Outcome::Ok, 200))
+            .collect();
         ops.push(op_ms(1000, 1000, Outcome::Ok, 200));
         let raw = histogram(&ops);
         let corrected = co_corrected(&ops, 10_000);
@@ -309,9 +312,21 @@ mod tests {
             ops.push(op_ms(2000 + i * 10, 80, Outcome::Ok, 200)); // step 3: slow
         }
         let windows = [
-            StepWindow { users: 1, from_s: 0.0, to_s: 1.0 },
-            StepWindow { users: 2, from_s: 1.0, to_s: 2.0 },
-            StepWindow { users: 4, from_s: 2.0, to_s: 3.0 },
+            StepWindow {
+                users: 1,
+                from_s: 0.0,
+                to_s: 1.0,
+            },
+            StepWindow {
+                users: 2,
+                from_s: 1.0,
+                to_s: 2.0,
+            },
+            StepWindow {
+                users: 4,
+                from_s: 2.0,
+                to_s: 3.0,
+            },
         ];
         let steps = per_step(&ops, &windows, Some(50.0), Some(50.0), 0.01);
         assert_eq!(steps.len(), 3);

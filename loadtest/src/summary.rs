@@ -39,8 +39,10 @@ pub struct Summary {
     pub generator: Generator,
     pub verdict: Verdict,
     pub thresholds: Vec<ThresholdResult>,
-    /// Why the run stopped early, if it did.
+    /// Why the run was aborted as failed (error rate, goose error), if it was.
     pub aborted: Option<String>,
+    /// A bound (--max-requests, --max-duration) that ended the run: not a failure.
+    pub stopped_early: Option<String>,
     /// Per-step figures of a stepped run (empty otherwise)...
     pub steps: Vec<StepStats>,
     /// ...and the index of the knee: the last step within thresholds.

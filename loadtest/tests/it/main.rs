@@ -1,0 +1,10 @@
+//! loadtest's integration tests, one binary: the real `loadtest` executable
+//! against the local stage, a deliberately racy counter, a failing stage,
+//! and three generator nodes merged.
+
+mod helpers;
+mod nodes;
+mod racy_counter;
+mod runs;
+mod safety;
+mod stepped_and_plan;

@@ -1,0 +1,107 @@
+//! A deliberately racy counter, for tests only (never in the Lambda): it
+//! speaks the contract but increments by reading the item and writing it
+//! back, against DynamoDB Local. Concurrent visits lose updates.
+
+use std::convert::Infallible;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use bytes_body::Full;
+use counter_lambda::config::StoreTimeouts;
+use counter_lambda::local::{DynamoDbLocal, create_table, local_client};
+use http_body_util as bytes_body;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+pub struct RacyCounter {
+    pub url: String,
+    _db: DynamoDbLocal,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RacyCounter {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+const TABLE: &str = "racy_visitor_count";
+
+async fn read(client: &Client, path: &str) -> u64 {
+    client
+        .get_item()
+        .table_name(TABLE)
+        .key("path", AttributeValue::S(path.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.item)
+        .and_then(|i| {
+            i.get("count")
+                .and_then(|c| c.as_n().ok())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn answer(
+    client: &Client,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let query = req.uri().query().unwrap_or("");
+    let path = counter_lambda::path::path_from_query(Some(query)).unwrap_or_default();
+    let mut count = read(client, &path).await;
+    if req.method() == hyper::Method::POST {
+        // The bug under test: read, then write back read + 1.
+        count += 1;
+        let _ = client
+            .put_item()
+            .table_name(TABLE)
+            .item("path", AttributeValue::S(path.clone()))
+            .item("count", AttributeValue::N(count.to_string()))
+            .send()
+            .await;
+    }
+    let body = serde_json::json!({"path": path, "count": count}).to_string();
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+pub async fn spawn_racy_counter() -> RacyCounter {
+    let db = tokio::task::spawn_blocking(DynamoDbLocal::start)
+        .await
+        .expect("join")
+        .expect("DynamoDB Local");
+    let client = Arc::new(local_client(&db.endpoint(), StoreTimeouts::default()).await);
+    create_table(&client, TABLE).await.expect("table");
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let client = client.clone();
+                    async move { Ok::<_, Infallible>(answer(&client, req).await) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    RacyCounter {
+        url,
+        _db: db,
+        server,
+    }
+}

@@ -1,0 +1,128 @@
+//! The run stops itself: early on a failing stage, at its bounds, and at
+//! once on a usage error.
+
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{loadtest, out_dir, stderr, stdout, summary};
+
+/// A stage whose reads work but whose writes all fail with 503.
+async fn failing_stage() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"path": "/x", "count": 0})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_failing_stage_aborts_the_run_early() {
+    let stage = failing_stage().await;
+    let (_tmp, out) = out_dir();
+    let o = loadtest(&[
+        "--host",
+        &stage.uri(),
+        "--run-id",
+        "abort",
+        "--out-dir",
+        out.to_str().expect("utf-8"),
+        "-u",
+        "4",
+        "-t",
+        "120",
+        "--abort-error-rate",
+        "0.5",
+        "--abort-min-requests",
+        "20",
+    ])
+    .await;
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("ABORTED: error rate"), "{text}");
+    let s = summary(&out.join("abort"));
+    assert!(s.aborted.is_some());
+    // It stopped long before the 120 s asked for: a few requests, not minutes of them.
+    assert!(s.requests.total < 2000, "{} requests", s.requests.total);
+    let received = stage.received_requests().await.expect("recorded").len();
+    assert!(received < 2000, "{received} requests reached the stage");
+}
+
+#[tokio::test]
+async fn max_requests_bounds_a_run_and_is_not_a_failure() {
+    let (_tmp, out) = out_dir();
+    let o = loadtest(&[
+        "--run-id",
+        "bounded",
+        "--out-dir",
+        out.to_str().expect("utf-8"),
+        "-u",
+        "4",
+        "-t",
+        "120",
+        "--max-requests",
+        "40",
+    ])
+    .await;
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    let s = summary(&out.join("bounded"));
+    assert!(
+        s.stopped_early
+            .as_deref()
+            .is_some_and(|r| r.contains("--max-requests"))
+    );
+    assert!(
+        s.requests.total >= 40 && s.requests.total <= 40 + 4,
+        "{}",
+        s.requests.total
+    );
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_with_a_clear_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--no-such-flag"], "--no-such-flag"),
+        (&["--max-error-rate", "2"], "not a fraction"),
+        (&["--host", "not a url"], "--host"),
+        (&["--host", "ftp://127.0.0.1"], "http:// or https://"),
+        (&["--path", "relative"], "--path"),
+        (&["--run-id", "a/b"], "run id"),
+        (
+            &["--steps", "4,8", "-u", "3"],
+            "--steps makes its own test plan",
+        ),
+        (&["-u", "notanumber"], "notanumber"),
+    ];
+    for (args, expected) in cases {
+        let o = loadtest(args).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[tokio::test]
+async fn help_lists_goose_options_and_the_harness_options() {
+    let o = loadtest(&["--help"]).await;
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for flag in [
+        "--host",
+        "--users",
+        "--run-time",
+        "--test-plan",
+        "--co-mitigation",
+        "--report-file",
+        "--max-p99",
+        "--node-id",
+        "--steps",
+    ] {
+        assert!(text.contains(flag), "{flag} in --help");
+    }
+}

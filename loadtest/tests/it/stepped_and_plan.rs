@@ -1,0 +1,71 @@
+use crate::helpers::{loadtest, out_dir, stderr, stdout, summary};
+
+#[tokio::test]
+async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans() {
+    let (_tmp, out) = out_dir();
+    let out_s = out.to_str().expect("utf-8");
+    let o = loadtest(&[
+        "--run-id",
+        "steps",
+        "--out-dir",
+        out_s,
+        "--steps",
+        "1,4,16",
+        "--step-secs",
+        "2",
+        "--max-p99",
+        "1000",
+        "--max-duration",
+        "90",
+    ])
+    .await;
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    assert!(text.contains("Steps   users"), "{text}");
+    assert!(text.contains("knee:"), "{text}");
+    let dir = out.join("steps");
+    let s = summary(&dir);
+    assert_eq!(s.steps.len(), 3);
+    assert!(
+        s.steps.iter().all(|st| st.achieved_rps > 0.0),
+        "{:?}",
+        s.steps
+    );
+    assert!(s.knee.is_some());
+    let svg = std::fs::read_to_string(dir.join("latency-vs-throughput.svg")).expect("plot");
+    assert!(svg.contains("<svg") && svg.contains("latency vs throughput"));
+
+    let dir_s = dir.to_str().expect("utf-8");
+    let plan = loadtest(&[
+        "plan",
+        dir_s,
+        "--visits-per-month",
+        "10000000",
+        "--peak-per-second",
+        "20",
+    ])
+    .await;
+    let text = stdout(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{text}{}", stderr(&plan));
+    assert!(
+        text.contains("Monthly cost (USD)") && text.contains("DynamoDB writes"),
+        "{text}"
+    );
+    assert!(text.contains("Binds first:"), "{text}");
+    let json = loadtest(&[
+        "plan",
+        dir_s,
+        "--visits-per-month",
+        "1e6",
+        "--peak-per-second",
+        "1500",
+        "--json",
+    ])
+    .await;
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert!(
+        plan["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("write sharding"))
+    );
+}
