@@ -1,0 +1,357 @@
+//! The provider side: replays the contract's operations and examples
+//! against a real API and reports every way the answers differ.
+//!
+//! Against a real stage it writes only to `/__contract/<run>/...` paths.
+
+use std::fmt;
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::contract::{Contract, Operation};
+
+/// Where and how to check.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The API's base URL (a stage URL may carry the stage in its path).
+    pub base: String,
+    /// An origin the API allows, to check CORS echoing (optional).
+    pub allowed_origin: Option<String>,
+    /// A valid path the API's allow-list refuses, for the `notAllowed`
+    /// example (optional: a stage may allow every path).
+    pub disallowed_path: Option<String>,
+    /// Unique per check run, so counters start at zero.
+    pub run_id: String,
+}
+
+/// One difference between the API and the contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Which check: e.g. `POST /visits 200 (first visit)`.
+    pub check: String,
+    pub problem: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.check, self.problem)
+    }
+}
+
+/// What an HTTP exchange returned.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Option<Value>,
+    pub raw: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn send(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    origin: Option<&str>,
+) -> Result<Reply, String> {
+    let mut req = http.request(method.clone(), url);
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    let response = req
+        .send()
+        .await
+        .map_err(|e| format!("{method} {url}: {e}"))?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let raw = response
+        .text()
+        .await
+        .map_err(|e| format!("{method} {url}: body: {e}"))?;
+    Ok(Reply {
+        status,
+        headers,
+        body: serde_json::from_str(&raw).ok(),
+        raw,
+    })
+}
+
+/// Checks one reply against what the contract says of `op`: the status,
+/// `Content-Type`, every required header (and its value where fixed), and
+/// the body against the schema.
+pub fn check_reply(
+    contract: &Contract,
+    op: &Operation,
+    reply: &Reply,
+    check: &str,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut fail = |problem: String| {
+        out.push(Finding {
+            check: check.to_owned(),
+            problem,
+        })
+    };
+    if reply.status != op.status {
+        fail(format!(
+            "status {} where the contract says {} (body {})",
+            reply.status, op.status, reply.raw
+        ));
+        return out;
+    }
+    if reply.header("content-type") != Some("application/json") {
+        fail(format!(
+            "Content-Type {:?}, not application/json",
+            reply.header("content-type")
+        ));
+    }
+    match contract.headers(&op.path, &op.method, op.status) {
+        Err(e) => fail(e.to_string()),
+        Ok(headers) => {
+            for (name, required, constant) in headers {
+                match (reply.header(&name), required, constant) {
+                    (None, true, _) => fail(format!("required header {name} is missing")),
+                    (Some(v), _, Some(c)) if v != c => {
+                        fail(format!("header {name} is {v:?}, the contract says {c:?}"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    if op.status != 204 {
+        match &reply.body {
+            None => fail(format!("body is not JSON: {:?}", reply.raw)),
+            Some(body) => match contract.validate_body(&op.path, &op.method, op.status, body) {
+                Err(e) => fail(e.to_string()),
+                Ok(errors) => {
+                    for e in errors {
+                        fail(format!("body {} breaks the schema: {e}", reply.raw));
+                    }
+                }
+            },
+        }
+    }
+    out
+}
+
+fn op(path: &str, method: &str, status: u16) -> Operation {
+    Operation {
+        path: path.to_owned(),
+        method: method.to_owned(),
+        status,
+    }
+}
+
+fn encode(path: &str) -> String {
+    path.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The outcome of a provider check: the findings, and which documented
+/// responses were exercised.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub covered: Vec<Operation>,
+}
+
+impl Report {
+    fn add(&mut self, findings: Vec<Finding>, covered: Operation) {
+        self.findings.extend(findings);
+        if !self.covered.contains(&covered) {
+            self.covered.push(covered);
+        }
+    }
+
+    fn problem(&mut self, check: &str, problem: String) {
+        self.findings.push(Finding {
+            check: check.to_owned(),
+            problem,
+        });
+    }
+}
+
+/// Replays every operation and example that a healthy stage can answer:
+/// 200s (counting and reading), 204, and each documented 4xx example.
+/// (503 and 500 need a broken stage: see the local-stage tests.)
+pub async fn verify(contract: &Contract, target: &Target) -> Report {
+    let mut report = Report::default();
+    let http = reqwest::Client::new();
+    let base = target.base.trim_end_matches('/');
+    let origin = target.allowed_origin.as_deref();
+    let page = format!("/__contract/{}/page", target.run_id);
+    let visits = |path: &str| format!("{base}/visits?path={}", encode(path));
+
+    // POST twice, GET: counts 1, 2, then 2 again.
+    let mut counts = Vec::new();
+    for (n, (method, what)) in [
+        (Method::POST, "first visit"),
+        (Method::POST, "second visit"),
+        (Method::GET, "read"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let o = op("/visits", method.as_str(), 200);
+        let check = format!("{} /visits 200 ({what})", method.as_str());
+        match send(&http, method, &visits(&page), origin).await {
+            Err(e) => report.problem(&check, e),
+            Ok(reply) => {
+                report.add(check_reply(contract, &o, &reply, &check), o);
+                let body = reply.body.clone().unwrap_or_default();
+                if body["path"] != page.as_str() {
+                    report.problem(
+                        &check,
+                        format!("path is {}, not the {page:?} asked for", body["path"]),
+                    );
+                }
+                counts.push(body["count"].as_u64());
+                if let Some(o) = origin
+                    && reply.header("access-control-allow-origin") != Some(o)
+                {
+                    report.problem(
+                        &check,
+                        format!("allowed origin {o} not echoed in Access-Control-Allow-Origin"),
+                    );
+                }
+            }
+        }
+    }
+    if counts != [Some(1), Some(2), Some(2)] {
+        report.problem(
+            "counting",
+            format!(
+                "a fresh page counted {counts:?} for POST, POST, GET; the contract means 1, 2, 2"
+            ),
+        );
+    }
+
+    // A page never counted reads 0 (the `neverSeen` example's shape).
+    let never = format!("/__contract/{}/never", target.run_id);
+    let o = op("/visits", "GET", 200);
+    match send(&http, Method::GET, &visits(&never), origin).await {
+        Err(e) => report.problem("GET /visits 200 (never seen)", e),
+        Ok(reply) => {
+            report.add(
+                check_reply(contract, &o, &reply, "GET /visits 200 (never seen)"),
+                o,
+            );
+            let expected = serde_json::json!({"path": never, "count": 0});
+            if reply.body.as_ref() != Some(&expected) {
+                report.problem(
+                    "GET /visits 200 (never seen)",
+                    format!("got {}, expected {expected}", reply.raw),
+                );
+            }
+        }
+    }
+
+    // Each documented error example, replayed by a request that causes it.
+    let long = format!("/__contract/{}", "a".repeat(300));
+    let mut cases: Vec<(&str, Method, String, u16, &str)> = vec![
+        (
+            "missingPath",
+            Method::POST,
+            format!("{base}/visits"),
+            400,
+            "/visits",
+        ),
+        (
+            "invalidPath",
+            Method::POST,
+            visits("relative"),
+            400,
+            "/visits",
+        ),
+        (
+            "invalidPath",
+            Method::GET,
+            visits("relative"),
+            400,
+            "/visits",
+        ),
+        ("tooLong", Method::POST, visits(&long), 400, "/visits"),
+        (
+            "notFound",
+            Method::GET,
+            format!("{base}/nope"),
+            404,
+            "/{unknown}",
+        ),
+        (
+            "methodNotAllowed",
+            Method::DELETE,
+            visits(&page),
+            405,
+            "/visits",
+        ),
+    ];
+    if let Some(p) = &target.disallowed_path {
+        cases.push(("notAllowed", Method::POST, visits(p), 400, "/visits"));
+    }
+    for (example, method, url, status, path) in cases {
+        // The contract documents 405 under POST; 404 under GET /{unknown}.
+        let doc_method = if status == 405 {
+            "POST"
+        } else {
+            method.as_str()
+        };
+        let o = op(path, doc_method, status);
+        let check = format!("{} {path} {status} ({example})", method.as_str());
+        match send(&http, method, &url, origin).await {
+            Err(e) => report.problem(&check, e),
+            Ok(reply) => {
+                report.add(check_reply(contract, &o, &reply, &check), o.clone());
+                match contract.example(&o.path, &o.method, status, example) {
+                    Err(e) => report.problem(&check, e.to_string()),
+                    Ok(expected) if reply.body.as_ref() != Some(&expected) => {
+                        report.problem(
+                            &check,
+                            format!(
+                                "body {} differs from the contract's example {expected}",
+                                reply.raw
+                            ),
+                        );
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+
+    // The preflight.
+    let o = op("/visits", "OPTIONS", 204);
+    match send(&http, Method::OPTIONS, &format!("{base}/visits"), origin).await {
+        Err(e) => report.problem("OPTIONS /visits 204", e),
+        Ok(reply) => {
+            let mut findings = check_reply(contract, &o, &reply, "OPTIONS /visits 204");
+            // A 204 has no body: its Content-Type is not checked.
+            findings.retain(|f| !f.problem.starts_with("Content-Type"));
+            report.add(findings, o);
+        }
+    }
+
+    // Nothing rejected changed the counter.
+    match send(&http, Method::GET, &visits(&page), origin).await {
+        Ok(reply) if reply.body.as_ref().and_then(|b| b["count"].as_u64()) == Some(2) => {}
+        Ok(reply) => report.problem(
+            "rejected requests count nothing",
+            format!("after the error cases the page reads {}", reply.raw),
+        ),
+        Err(e) => report.problem("rejected requests count nothing", e),
+    }
+    report
+}

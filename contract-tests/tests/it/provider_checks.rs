@@ -1,0 +1,245 @@
+//! The real API against the contract: the local stage (counter-lambda on
+//! DynamoDB Local), or the stage at `CONTRACT_BASE_URL`.
+
+use std::time::Duration;
+
+use contract_tests::browser::{Browser, counter_line, screenshot};
+use contract_tests::contract::Operation;
+use contract_tests::provider::{Target, check_reply, send, verify};
+use contract_tests::site::SiteListener;
+use counter_lambda::local::{LocalStage, StageOptions};
+use reqwest::Method;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{PLACEHOLDER, contract};
+
+const SITE: &str = "https://site.example";
+
+fn config(vars: &[(&str, &str)]) -> counter_lambda::Config {
+    counter_lambda::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect("valid configuration")
+}
+
+fn run_id() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    )
+}
+
+/// The responses only a broken stage gives; exercised by the tests below.
+fn fault_operations() -> Vec<Operation> {
+    ["POST", "GET"]
+        .iter()
+        .flat_map(|m| {
+            [503, 500].map(|status| Operation {
+                path: "/visits".into(),
+                method: (*m).into(),
+                status,
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_api_meets_every_operation_and_example_of_the_contract() {
+    let c = contract();
+    let (_stage, target) = match std::env::var("CONTRACT_BASE_URL") {
+        Ok(base) => (
+            None,
+            Target {
+                base,
+                allowed_origin: std::env::var("CONTRACT_ALLOWED_ORIGIN").ok(),
+                disallowed_path: std::env::var("CONTRACT_DISALLOWED_PATH").ok(),
+                run_id: run_id(),
+            },
+        ),
+        Err(_) => {
+            let stage = LocalStage::start(StageOptions::new(config(&[
+                ("ALLOWED_PATHS", "/,/__contract/*"),
+                ("ALLOWED_ORIGINS", SITE),
+            ])))
+            .await
+            .expect("local stage");
+            let target = Target {
+                base: stage.url().to_owned(),
+                allowed_origin: Some(SITE.into()),
+                disallowed_path: Some("/not-listed".into()),
+                run_id: run_id(),
+            };
+            (Some(stage), target)
+        }
+    };
+    let report = verify(&c, &target).await;
+    let findings: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert!(
+        findings.is_empty(),
+        "{} differs from the contract:\n{}",
+        target.base,
+        findings.join("\n")
+    );
+
+    // Every documented response is exercised: here, or by the fault tests.
+    let mut covered = report.covered.clone();
+    covered.extend(fault_operations());
+    for op in c.operations() {
+        assert!(
+            covered.contains(&op),
+            "no check exercises {} {} {}",
+            op.method,
+            op.path,
+            op.status
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_gives_the_contracted_503() {
+    let c = contract();
+    let mut stage = LocalStage::start(StageOptions::new(config(&[(
+        "DYNAMODB_OPERATION_TIMEOUT_MS",
+        "2000",
+    )])))
+    .await
+    .expect("stage with its own DynamoDB Local");
+    stage.stop_database().expect("stop");
+    let http = reqwest::Client::new();
+    for op in fault_operations().into_iter().filter(|o| o.status == 503) {
+        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
+        let reply = send(
+            &http,
+            method,
+            &format!("{}/visits?path=/", stage.url()),
+            None,
+        )
+        .await
+        .expect("answers");
+        let findings = check_reply(&c, &op, &reply, "503");
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(reply.body.as_ref().expect("json")["error"], "unavailable");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_table_gives_the_contracted_500_without_leaking_why() {
+    let c = contract();
+    let stage = LocalStage::start(StageOptions::new(config(&[])))
+        .await
+        .expect("stage");
+    stage
+        .client()
+        .delete_table()
+        .table_name(stage.table())
+        .send()
+        .await
+        .expect("table deleted");
+    let http = reqwest::Client::new();
+    for op in fault_operations().into_iter().filter(|o| o.status == 500) {
+        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
+        let reply = send(
+            &http,
+            method,
+            &format!("{}/visits?path=/", stage.url()),
+            None,
+        )
+        .await
+        .expect("answers");
+        let findings = check_reply(&c, &op, &reply, "500");
+        assert!(findings.is_empty(), "{findings:?}");
+        assert!(
+            !reply.raw.contains("ResourceNotFound") && !reply.raw.contains("visitor_count"),
+            "{}",
+            reply.raw
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_answering_visits_instead_of_count_fails_naming_the_violation() {
+    let c = contract();
+    let impostor = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"visits": 3}))
+                .insert_header("content-type", "application/json")
+                .insert_header("cache-control", "no-store")
+                .insert_header("vary", "Origin"),
+        )
+        .mount(&impostor)
+        .await;
+    let report = verify(
+        &c,
+        &Target {
+            base: impostor.uri(),
+            allowed_origin: None,
+            disallowed_path: None,
+            run_id: "impostor".into(),
+        },
+    )
+    .await;
+    let all: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    let all = all.join("\n");
+    assert!(
+        all.contains("POST /visits 200 (first visit): body {\"visits\":3} breaks the schema: \"count\" is a required property"),
+        "{all}"
+    );
+    assert!(
+        all.contains("Additional properties are not allowed ('visits' was unexpected)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("status 200 where the contract says 400"),
+        "{all}"
+    );
+}
+
+/// The whole thing as a visitor sees it: the real page, the real API on
+/// the local stage, real DynamoDB Local. Leaves a screenshot for review.
+#[tokio::test]
+async fn the_page_against_the_local_stage_shows_the_real_count() {
+    let site = SiteListener::bind().await.expect("bind");
+    let stage = LocalStage::start(StageOptions::new(config(&[(
+        "ALLOWED_ORIGINS",
+        site.origin.as_str(),
+    )])))
+    .await
+    .expect("stage");
+    let site = site.serve(stage.url(), 5000);
+    let browser = Browser::launch().await.expect("Chromium");
+    for expected in ["1", "2"] {
+        let visit = browser
+            .visit(
+                &format!("{}/", site.origin()),
+                |t| !t.is_empty() && t != PLACEHOLDER,
+                Duration::from_secs(15),
+            )
+            .await
+            .expect("page");
+        assert_eq!(visit.text, expected);
+        assert!(visit.exceptions.is_empty(), "{:?}", visit.exceptions);
+        assert_eq!(
+            counter_line(&visit.page).await.expect("line"),
+            format!("Visitor #: {expected}")
+        );
+        if expected == "2" {
+            let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/site-screenshot.png");
+            screenshot(&visit.page, &target).await.expect("screenshot");
+            assert!(
+                std::fs::metadata(&target)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false)
+            );
+        }
+    }
+}
