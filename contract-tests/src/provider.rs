@@ -197,14 +197,11 @@ pub async fn verify(contract: &Contract, target: &Target) -> Report {
 
     // POST twice, GET: counts 1, 2, then 2 again.
     let mut counts = Vec::new();
-    for (n, (method, what)) in [
+    for (method, what) in [
         (Method::POST, "first visit"),
         (Method::POST, "second visit"),
         (Method::GET, "read"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ] {
         let o = op("/visits", method.as_str(), 200);
         let check = format!("{} /visits 200 ({what})", method.as_str());
         match send(&http, method, &visits(&page), origin).await {
