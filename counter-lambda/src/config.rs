@@ -78,6 +78,19 @@ pub struct Config {
 }
 
 pub const DEFAULT_TABLE: &str = "visitor_count";
+
+/// Every environment variable [`Config::from_env`] reads (a unit test
+/// keeps this list exact; the deployment test checks the template against it).
+pub const VARIABLES: [&str; 8] = [
+    "TABLE_NAME",
+    "ALLOWED_ORIGINS",
+    "ALLOWED_PATHS",
+    "LOADTEST_PATH_PREFIX",
+    "DYNAMODB_CONNECT_TIMEOUT_MS",
+    "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+    "DYNAMODB_OPERATION_TIMEOUT_MS",
+    "RETRY_AFTER_SECONDS",
+];
 pub const DEFAULT_LOADTEST_PREFIX: &str = "/__loadtest";
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +170,19 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .expect("defaults");
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        assert_eq!(read.into_inner(), listed);
     }
 
     #[test]
