@@ -2,7 +2,7 @@
 //! thresholds. Pure, shared by a run and by a merge of several nodes.
 
 use crate::checker::{History, check};
-use crate::observation::Observation;
+use crate::observation::{Observation, Outcome};
 use crate::stats::{
     Latency, Requests, StepWindow, co_corrected, histogram, knee, per_second, per_step,
 };
@@ -64,12 +64,12 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
     } else {
         1
     };
-    let ok_ops = ops
-        .iter()
-        .filter(|o| o.outcome == crate::observation::Outcome::Ok);
+    let only = |outcome| Latency::of(&histogram(ops.iter().filter(|o| o.outcome == outcome)));
     let all = Latency::of(&histogram(ops));
     let latency = LatencyReport {
-        ok: Latency::of(&histogram(ok_ops)),
+        ok: only(Outcome::Ok),
+        failed: only(Outcome::Failed),
+        unknown: only(Outcome::Unknown),
         all,
         all_co_corrected: Latency::of(&co_corrected(ops, expected_interval_us)),
         expected_interval_ms: expected_interval_us as f64 / 1000.0,
@@ -97,6 +97,23 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         limits.max_error_rate,
     );
     let knee = knee(&steps);
+    let mut files: std::collections::BTreeMap<String, String> = [
+        ("summary", "summary.json"),
+        ("report", "report.html"),
+        ("observations", "observations.bin"),
+        ("histogram_text", "latency.hgrm"),
+        ("histogram", "latency.hdr"),
+        ("plot_over_time", "over-time.svg"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    if !steps.is_empty() {
+        files.insert(
+            "plot_latency_vs_throughput".into(),
+            "latency-vs-throughput.svg".into(),
+        );
+    }
     // A stepped run is meant to find where the stage breaks: its thresholds
     // judge steps (the knee), not the run, so only the verdict gates it.
     let thresholds_gate = steps.is_empty();
@@ -140,6 +157,7 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         knee,
         per_second: per_second(ops),
         passed,
+        files,
     }
 }
 

@@ -177,9 +177,14 @@ pub fn text(s: &Summary, dir: &Path) -> String {
     );
     for (name, l) in [
         ("ok", &s.latency.ok),
+        ("failed (4xx)", &s.latency.failed),
+        ("unknown", &s.latency.unknown),
         ("all", &s.latency.all),
         ("all, CO-corrected", &s.latency.all_co_corrected),
     ] {
+        if l.count == 0 && name != "ok" && name != "all" {
+            continue;
+        }
         let _ = writeln!(
             o,
             "  {name:<18}{:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
@@ -259,10 +264,8 @@ pub fn text(s: &Summary, dir: &Path) -> String {
         );
     }
     let _ = writeln!(o, "\nRun directory: {}", dir.display());
-    let _ = writeln!(
-        o,
-        "  summary.json, report.html, latency.hgrm, latency.hdr, observations.bin"
-    );
+    let names: Vec<&str> = s.files.values().map(String::as_str).collect();
+    let _ = writeln!(o, "  {}", names.join(", "));
     let _ = writeln!(o, "RESULT: {}", if s.passed { "PASS" } else { "FAIL" });
     o
 }

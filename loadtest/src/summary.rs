@@ -50,12 +50,18 @@ pub struct Summary {
     pub per_second: Vec<Second>,
     /// Verdict passed, thresholds met and not aborted: the exit code is 0.
     pub passed: bool,
+    /// The run directory's files, by role (names relative to the directory).
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatencyReport {
     /// Ok responses only.
     pub ok: Latency,
+    /// Definite 4xx only.
+    pub failed: Latency,
+    /// Unknown outcomes only (timeouts, 5xx...).
+    pub unknown: Latency,
     /// Every request, whatever its outcome.
     pub all: Latency,
     /// Every request, corrected for coordinated omission with the expected

@@ -32,7 +32,11 @@ async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans(
         s.steps
     );
     assert!(s.knee.is_some());
-    let svg = std::fs::read_to_string(dir.join("latency-vs-throughput.svg")).expect("plot");
+    let plot = s
+        .files
+        .get("plot_latency_vs_throughput")
+        .expect("the summary links the plot");
+    let svg = std::fs::read_to_string(dir.join(plot)).expect("plot");
     assert!(svg.contains("<svg") && svg.contains("latency vs throughput"));
 
     let dir_s = dir.to_str().expect("utf-8");
