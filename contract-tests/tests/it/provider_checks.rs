@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use contract_tests::browser::{Browser, counter_line, screenshot};
 use contract_tests::contract::Operation;
-use contract_tests::provider::{Target, check_reply, send, verify};
+use contract_tests::provider::{Reply, Target, check_reply, send, verify};
 use contract_tests::site::SiteListener;
 use counter_lambda::local::{LocalStage, StageOptions};
 use reqwest::Method;
@@ -48,6 +48,26 @@ fn fault_operations() -> Vec<Operation> {
             })
         })
         .collect()
+}
+
+/// Sends each fault operation with this status to a broken stage and checks
+/// the replies against the contract.
+async fn replay_faults(c: &contract_tests::Contract, base: &str, status: u16) -> Vec<Reply> {
+    let http = reqwest::Client::new();
+    let mut replies = Vec::new();
+    for op in fault_operations()
+        .into_iter()
+        .filter(|o| o.status == status)
+    {
+        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
+        let reply = send(&http, method, &format!("{base}/visits?path=/"), None)
+            .await
+            .expect("answers");
+        let findings = check_reply(c, &op, &reply, &format!("{} {status}", op.method));
+        assert!(findings.is_empty(), "{findings:?}");
+        replies.push(reply);
+    }
+    replies
 }
 
 #[tokio::test]
@@ -112,19 +132,7 @@ async fn an_unreachable_database_gives_the_contracted_503() {
     .await
     .expect("stage with its own DynamoDB Local");
     stage.stop_database().expect("stop");
-    let http = reqwest::Client::new();
-    for op in fault_operations().into_iter().filter(|o| o.status == 503) {
-        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
-        let reply = send(
-            &http,
-            method,
-            &format!("{}/visits?path=/", stage.url()),
-            None,
-        )
-        .await
-        .expect("answers");
-        let findings = check_reply(&c, &op, &reply, "503");
-        assert!(findings.is_empty(), "{findings:?}");
+    for reply in replay_faults(&c, stage.url(), 503).await {
         assert_eq!(reply.body.as_ref().expect("json")["error"], "unavailable");
     }
 }
@@ -142,19 +150,7 @@ async fn a_missing_table_gives_the_contracted_500_without_leaking_why() {
         .send()
         .await
         .expect("table deleted");
-    let http = reqwest::Client::new();
-    for op in fault_operations().into_iter().filter(|o| o.status == 500) {
-        let method = Method::from_bytes(op.method.as_bytes()).expect("method");
-        let reply = send(
-            &http,
-            method,
-            &format!("{}/visits?path=/", stage.url()),
-            None,
-        )
-        .await
-        .expect("answers");
-        let findings = check_reply(&c, &op, &reply, "500");
-        assert!(findings.is_empty(), "{findings:?}");
+    for reply in replay_faults(&c, stage.url(), 500).await {
         assert!(
             !reply.raw.contains("ResourceNotFound") && !reply.raw.contains("visitor_count"),
             "{}",
