@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Lambda's `bootstrap` with the size-tuned `lambda` profile (see
+# Builds the Lambda's `bootstrap` with the size-tuned `lambda-release` profile (see
 # Cargo.toml and ARCHITECTURE.md "Packaging") and zips it as
 #   target/lambda/counter-lambda-${arch}.zip
 # which infra/template.yaml deploys (CodeUri).
@@ -18,14 +18,14 @@ case "$arch" in
 esac
 
 if [ "$(uname -m)" = "$machine" ]; then
-  cargo build --profile lambda -p counter-lambda --bin bootstrap --target "$triple"
+  cargo build --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
 else
   command -v cargo-lambda >/dev/null || { echo "cross-building for $arch needs cargo-lambda: pip install cargo-lambda" >&2; exit 1; }
   rustup target add "$triple" >/dev/null
-  cargo lambda build --profile lambda -p counter-lambda --bin bootstrap --target "$triple"
+  cargo lambda build --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
 fi
 
-bin="target/$triple/lambda/bootstrap"
+bin="target/$triple/lambda-release/bootstrap"
 out="target/lambda/counter-lambda-${arch}.zip"
 mkdir -p target/lambda
 python3 - "$bin" "$out" <<'PY'

@@ -4,7 +4,7 @@
 //! behind it.
 //!
 //! Set `BOOTSTRAP_BIN` to test another build of it (CI tests the
-//! size-tuned `--profile lambda` binary that gets deployed).
+//! size-tuned `--profile lambda-release` binary that gets deployed).
 
 use std::convert::Infallible;
 use std::net::Ipv4Addr;
