@@ -36,6 +36,8 @@ struct Shared {
     url: String,
     path: String,
     node: u16,
+    /// Requests begun; none begins past `max_requests`.
+    started: AtomicU64,
     total: AtomicU64,
     errors: AtomicU64,
     response_bytes: AtomicU64,
@@ -101,6 +103,13 @@ impl Shared {
 
 /// One request: POST, classify the answer, record it.
 async fn post_visit(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    // The request bound is hard: goose notices its killswitch only between
+    // iterations, so past the bound users idle instead of sending.
+    if shared.started.fetch_add(1, Ordering::Relaxed) >= shared.max_requests {
+        shared.stop(format!("reached --max-requests {}", shared.max_requests));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        return Ok(());
+    }
     // With pacing, latency counts from the intended send time, so a slow
     // stage cannot hide the requests it delayed (coordinated omission).
     let intended = match shared.user_interval {
@@ -335,6 +344,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         url: visits_url(&host, &path),
         path: path.clone(),
         node: harness.node_id,
+        started: AtomicU64::new(0),
         total: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         response_bytes: AtomicU64::new(0),
