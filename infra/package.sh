@@ -19,13 +19,13 @@ esac
 
 if [ "$(uname -m)" = "$machine" ]; then
   cargo build --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
+  bin="target/$triple/lambda-release/bootstrap"
 else
   command -v cargo-lambda >/dev/null || { echo "cross-building for $arch needs cargo-lambda: pip install cargo-lambda" >&2; exit 1; }
   rustup target add "$triple" >/dev/null
   cargo lambda build --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
+  bin="target/lambda/bootstrap/bootstrap"   # where cargo-lambda puts it
 fi
-
-bin="target/$triple/lambda-release/bootstrap"
 out="target/lambda/counter-lambda-${arch}.zip"
 mkdir -p target/lambda
 python3 - "$bin" "$out" <<'PY'
