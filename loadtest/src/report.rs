@@ -253,14 +253,27 @@ pub fn text(s: &Summary, dir: &Path) -> String {
     if let Some(note) = &g.note {
         let _ = writeln!(o, "  ({note})");
     }
-    for t in &s.thresholds {
+    if s.steps.is_empty() {
+        for t in &s.thresholds {
+            let _ = writeln!(
+                o,
+                "Threshold {}: {:.4} (limit {}) {}",
+                t.name,
+                t.actual,
+                t.limit,
+                if t.passed { "PASS" } else { "FAIL" }
+            );
+        }
+    } else {
+        let limits: Vec<String> = s
+            .thresholds
+            .iter()
+            .map(|t| format!("{} ≤ {}", t.name, t.limit))
+            .collect();
         let _ = writeln!(
             o,
-            "Threshold {}: {:.4} (limit {}) {}",
-            t.name,
-            t.actual,
-            t.limit,
-            if t.passed { "PASS" } else { "FAIL" }
+            "Thresholds ({}) judge each step and so place the knee; a stepped run is gated by its verdict.",
+            limits.join(", ")
         );
     }
     let _ = writeln!(o, "\nRun directory: {}", dir.display());
