@@ -31,7 +31,8 @@ pub struct PlanArgs {
     /// Lambda memory (infra/template.yaml deploys 128).
     #[arg(long, value_name = "MB", default_value_t = 128.0)]
     pub memory_mb: f64,
-    /// Lambda duration to bill; default: the run's mean latency of ok requests.
+    /// Lambda duration to bill; default: the run's mean latency of ok
+    /// requests (of the knee step, for a stepped run).
     #[arg(long, value_name = "MS")]
     pub lambda_ms: Option<f64>,
     /// JSON file overriding some prices (fields as `--print-defaults` shows).
@@ -82,8 +83,16 @@ pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(Plan, Summary)> {
         None if summary.steps.is_empty() => Some(summary.throughput_rps),
         None => None,
     };
+    // A stepped run's saturated steps would inflate the mean: use the knee's.
+    let knee_mean = summary
+        .knee
+        .and_then(|k| summary.steps.get(k))
+        .map(|s| s.latency.mean_ms);
     let measured = Measured {
-        lambda_duration_ms: args.lambda_ms.unwrap_or(summary.latency.ok.mean_ms),
+        lambda_duration_ms: args
+            .lambda_ms
+            .or(knee_mean)
+            .unwrap_or(summary.latency.ok.mean_ms),
         response_bytes: summary.response_bytes_mean + HEADER_BYTES,
         stage_capacity_rps: stage_capacity.filter(|c| *c > 0.0),
     };
