@@ -23,10 +23,19 @@ pub const DEFAULT_USERS: usize = 32;
 /// Seconds when neither -t nor a test plan says: a short run.
 pub const DEFAULT_RUN_SECS: usize = 10;
 
-/// Whether goose's `--test-plan` was given (the field is private to goose;
-/// its serialized form is not).
-fn has_test_plan(goose: &GooseConfiguration) -> bool {
-    serde_json::to_value(goose).is_ok_and(|v| !v["test_plan"].is_null())
+/// The peak users of goose's `--test-plan`, if one was given (the field is
+/// private to goose; its serialized form, `{"steps": [[users, ms], ...]}`,
+/// is not).
+fn test_plan_peak(goose: &GooseConfiguration) -> Option<usize> {
+    let v = serde_json::to_value(goose).ok()?;
+    let steps = v["test_plan"]["steps"].as_array()?;
+    Some(
+        steps
+            .iter()
+            .filter_map(|s| s[0].as_u64())
+            .max()
+            .unwrap_or(0) as usize,
+    )
 }
 
 /// What the run's users share.
@@ -222,7 +231,7 @@ fn new_run_id() -> String {
 
 /// Checks the harness's own options before anything starts.
 fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageError> {
-    let has_plan = has_test_plan(goose);
+    let has_plan = test_plan_peak(goose).is_some();
     if let Some(p) = &h.path {
         counter_lambda::path::validate_path(p)
             .map_err(|e| UsageError(format!("--path {p:?}: {e}")))?;
@@ -329,9 +338,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         .context("reading the count before the run")?;
     println!("Target {host}, counter {path} (count {initial} before the run)");
 
-    let user_plan = has_test_plan(&goose);
+    let user_plan = test_plan_peak(&goose);
     let (plan_windows, stepped, peak_users) = if harness.steps.is_empty() {
-        (vec![], None, goose.users.unwrap_or(DEFAULT_USERS))
+        let users = user_plan.or(goose.users).unwrap_or(DEFAULT_USERS);
+        (vec![], None, users)
     } else {
         let (plan, windows) = stepped_plan(&harness.steps, harness.step_secs);
         let peak = harness.steps.iter().copied().max().unwrap_or(1);
@@ -379,7 +389,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     // Goose refuses these beside a test plan, defaults included.
     if let Some(plan) = &stepped {
         attack = attack.set_default(GooseDefault::TestPlan, plan.as_str())?;
-    } else if !user_plan {
+    } else if user_plan.is_none() {
         attack = attack
             .set_default(GooseDefault::Users, peak_users)?
             .set_default(GooseDefault::IncreaseRate, peak_users.to_string().as_str())?

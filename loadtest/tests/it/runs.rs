@@ -72,3 +72,61 @@ async fn a_racy_read_then_write_counter_fails_with_named_duplicates() {
     let u = &s.verdict.checks[0];
     assert!(u.violations > 0 && !u.examples.is_empty());
 }
+
+#[tokio::test]
+async fn a_real_page_is_judged_without_accounting_and_the_report_says_why() {
+    let (_tmp, out) = out_dir();
+    let out_s = out.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "--path",
+        "/blog/hello",
+        "--run-id",
+        "real-page",
+        "--out-dir",
+        out_s,
+    ];
+    args.extend_from_slice(SHORT);
+    let o = loadtest(&args).await;
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("accounting       SKIP  skipped: others write to this counter too"),
+        "{text}"
+    );
+    let s = summary(&out.join("real-page"));
+    assert!(s.outside_traffic);
+    assert_eq!(s.path, "/blog/hello");
+}
+
+#[tokio::test]
+async fn goose_options_work_unchanged_including_a_test_plan() {
+    let (_tmp, out) = out_dir();
+    let out_s = out.to_str().expect("utf-8 path");
+    let o = loadtest(&[
+        "--run-id",
+        "plan",
+        "--out-dir",
+        out_s,
+        "--test-plan",
+        "4,1s;4,2s;0,1s",
+        "--max-duration",
+        "60",
+        "--throttle-requests",
+        "200",
+    ])
+    .await;
+    let text = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        crate::helpers::stderr(&o)
+    );
+    let s = summary(&out.join("plan"));
+    assert_eq!(s.users, 4, "the plan's peak");
+    assert!(
+        s.requests.total > 0 && s.requests.total <= 200 * 5,
+        "--throttle-requests held: {}",
+        s.requests.total
+    );
+}
