@@ -99,6 +99,10 @@ pub struct HarnessArgs {
     /// How long each step is held (seconds).
     #[arg(long, value_name = "SECS", default_value_t = 8)]
     pub step_secs: u64,
+
+    /// Unmeasured warm-up before the first step (seconds).
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    pub warmup_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]

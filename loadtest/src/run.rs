@@ -268,12 +268,23 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
     Ok(())
 }
 
-/// A goose test plan for `--steps`: ramp to each user count in 1 s, hold
-/// it; and the windows in which each step is measured (the holds).
-pub fn stepped_plan(steps: &[usize], hold_secs: u64) -> (String, Vec<StepWindow>) {
+/// A goose test plan for `--steps`: a warm-up at the first step's users
+/// (unmeasured: the stage's caches and JITs settle), then for each step a
+/// 1 s ramp and a hold; and the windows in which steps are measured (the
+/// holds).
+pub fn stepped_plan(
+    steps: &[usize],
+    hold_secs: u64,
+    warmup_secs: u64,
+) -> (String, Vec<StepWindow>) {
     let mut plan = Vec::new();
     let mut windows = Vec::new();
     let mut t = 0.0;
+    if let (Some(&first), true) = (steps.first(), warmup_secs > 0) {
+        plan.push(format!("{first},1s"));
+        plan.push(format!("{first},{warmup_secs}s"));
+        t += 1.0 + warmup_secs as f64;
+    }
     for &users in steps {
         plan.push(format!("{users},1s"));
         plan.push(format!("{users},{hold_secs}s"));
@@ -287,6 +298,39 @@ pub fn stepped_plan(steps: &[usize], hold_secs: u64) -> (String, Vec<StepWindow>
     }
     plan.push("0,1s".to_owned());
     (plan.join(";"), windows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stepped_plan_warms_up_then_measures_each_hold() {
+        let (plan, windows) = stepped_plan(&[2, 8], 5, 3);
+        assert_eq!(plan, "2,1s;2,3s;2,1s;2,5s;8,1s;8,5s;0,1s");
+        assert_eq!(
+            windows,
+            vec![
+                StepWindow {
+                    users: 2,
+                    from_s: 5.0,
+                    to_s: 10.0
+                },
+                StepWindow {
+                    users: 8,
+                    from_s: 11.0,
+                    to_s: 16.0
+                },
+            ]
+        );
+        let (plan, windows) = stepped_plan(&[4], 2, 0);
+        assert_eq!(plan, "4,1s;4,2s;0,1s");
+        assert_eq!(windows[0].from_s, 1.0);
+        assert!(
+            plan.parse::<goose::test_plan::TestPlan>().is_ok(),
+            "goose accepts it"
+        );
+    }
 }
 
 /// CPU time (user + system) this process has used, from /proc.
@@ -343,7 +387,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         let users = user_plan.or(goose.users).unwrap_or(DEFAULT_USERS);
         (vec![], None, users)
     } else {
-        let (plan, windows) = stepped_plan(&harness.steps, harness.step_secs);
+        let (plan, windows) = stepped_plan(&harness.steps, harness.step_secs, harness.warmup_secs);
         let peak = harness.steps.iter().copied().max().unwrap_or(1);
         (windows, Some(plan), peak)
     };
