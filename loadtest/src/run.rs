@@ -300,39 +300,6 @@ pub fn stepped_plan(
     (plan.join(";"), windows)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stepped_plan_warms_up_then_measures_each_hold() {
-        let (plan, windows) = stepped_plan(&[2, 8], 5, 3);
-        assert_eq!(plan, "2,1s;2,3s;2,1s;2,5s;8,1s;8,5s;0,1s");
-        assert_eq!(
-            windows,
-            vec![
-                StepWindow {
-                    users: 2,
-                    from_s: 5.0,
-                    to_s: 10.0
-                },
-                StepWindow {
-                    users: 8,
-                    from_s: 11.0,
-                    to_s: 16.0
-                },
-            ]
-        );
-        let (plan, windows) = stepped_plan(&[4], 2, 0);
-        assert_eq!(plan, "4,1s;4,2s;0,1s");
-        assert_eq!(windows[0].from_s, 1.0);
-        assert!(
-            plan.parse::<goose::test_plan::TestPlan>().is_ok(),
-            "goose accepts it"
-        );
-    }
-}
-
 /// CPU time (user + system) this process has used, from /proc.
 fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -528,4 +495,37 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     report::write_run(&run_dir, &summary, &ops)?;
     report::print(&summary, &run_dir);
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stepped_plan_warms_up_then_measures_each_hold() {
+        let (plan, windows) = stepped_plan(&[2, 8], 5, 3);
+        assert_eq!(plan, "2,1s;2,3s;2,1s;2,5s;8,1s;8,5s;0,1s");
+        assert_eq!(
+            windows,
+            vec![
+                StepWindow {
+                    users: 2,
+                    from_s: 5.0,
+                    to_s: 10.0
+                },
+                StepWindow {
+                    users: 8,
+                    from_s: 11.0,
+                    to_s: 16.0
+                },
+            ]
+        );
+        let (plan, windows) = stepped_plan(&[4], 2, 0);
+        assert_eq!(plan, "4,1s;4,2s;0,1s");
+        assert_eq!(windows[0].from_s, 1.0);
+        assert!(
+            plan.parse::<goose::test_plan::TestPlan>().is_ok(),
+            "goose accepts it"
+        );
+    }
 }
