@@ -124,9 +124,11 @@ async fn post_visit(user: &mut GooseUser, shared: &Shared) -> TransactionResult 
     let intended = match shared.user_interval {
         Some(interval) => {
             let now = Instant::now();
+            // A strict schedule: a user that falls behind sends at once, and
+            // the time its request waited counts in its latency.
             let next = match user.get_session_data_mut::<Pace>() {
                 Some(p) => {
-                    let slot = p.next.max(now - interval.min(now - shared.clock));
+                    let slot = p.next;
                     p.next = slot + interval;
                     slot
                 }

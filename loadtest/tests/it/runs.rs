@@ -130,3 +130,32 @@ async fn goose_options_work_unchanged_including_a_test_plan() {
         s.requests.total
     );
 }
+
+#[tokio::test]
+async fn user_rate_paces_each_user() {
+    let (_tmp, out) = out_dir();
+    let out_s = out.to_str().expect("utf-8 path");
+    let o = loadtest(&[
+        "--run-id",
+        "paced",
+        "--out-dir",
+        out_s,
+        "-u",
+        "4",
+        "-t",
+        "3",
+        "--user-rate",
+        "10",
+        "--max-duration",
+        "60",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let s = summary(&out.join("paced"));
+    // 4 users × 10/s for about 3-4 s: a few dozen requests, not thousands.
+    assert!(
+        (40..=4 * 10 * 5).contains(&s.requests.total),
+        "{} requests at 4 users x 10/s",
+        s.requests.total
+    );
+}
