@@ -17,6 +17,10 @@ async fn the_real_counter_on_the_local_stage_passes() {
     );
     assert!(text.contains("VERDICT: PASS"), "{text}");
     assert!(text.contains("p99.9"), "the latency table: {text}");
+    assert!(
+        !text.contains("[INFO]"),
+        "goose's own log stays behind the warn filter: {text}"
+    );
     let dir = out.join("local-pass");
     let s = summary(&dir);
     assert!(s.passed && s.local_stage);
