@@ -6,22 +6,17 @@ use crate::observation::{Observation, Outcome};
 use crate::stats::{
     Latency, Requests, StepWindow, co_corrected, histogram, knee, per_second, per_step,
 };
-use crate::summary::{Generator, LatencyReport, SCHEMA_VERSION, Summary, ThresholdResult};
+use crate::summary::{
+    Generator, LatencyReport, RunFacts, SCHEMA_VERSION, Summary, ThresholdResult,
+};
 
 /// What is known of a run besides its observations.
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    pub run_id: String,
-    pub nodes: Vec<u16>,
-    pub host: String,
-    pub local_stage: bool,
-    pub path: String,
-    pub outside_traffic: bool,
+    pub run: RunFacts,
     /// One node of a multi-node run: the others write to the same counter,
     /// so accounting is left to `loadtest merge`.
     pub other_nodes_write: bool,
-    pub started_at_unix_ns: u64,
-    pub users: usize,
     pub initial: u64,
     pub final_count: u64,
     pub cross_node_skew_ns: u64,
@@ -46,7 +41,7 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         initial: a.initial,
         final_count: a.final_count,
         ops,
-        outside_traffic: a.outside_traffic || a.other_nodes_write,
+        outside_traffic: a.run.outside_traffic || a.other_nodes_write,
         cross_node_skew_ns: a.cross_node_skew_ns,
     });
     let requests = Requests::of(ops);
@@ -60,7 +55,7 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
     };
     // The mean time between one user's requests (closed loop: its cadence).
     let expected_interval_us = if requests.total > 0 {
-        (duration_s * 1e6 * a.users as f64 / requests.total as f64) as u64
+        (duration_s * 1e6 * a.run.users as f64 / requests.total as f64) as u64
     } else {
         1
     };
@@ -124,15 +119,7 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         && (!thresholds_gate || thresholds.iter().all(|t| t.passed));
     Summary {
         schema_version: SCHEMA_VERSION,
-        run_id: a.run_id,
-        nodes: a.nodes,
-        host: a.host,
-        local_stage: a.local_stage,
-        path: a.path,
-        outside_traffic: a.outside_traffic,
-        started_at_unix_ns: a.started_at_unix_ns,
         duration_s,
-        users: a.users,
         initial_count: a.initial,
         final_count: a.final_count,
         error_rate: requests.error_rate(),
@@ -145,10 +132,11 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
             cpu_percent_of_one_core: a.cpu_percent,
             cores: a.cores,
             saturated,
-            note: a.local_stage.then(|| {
+            note: a.run.local_stage.then(|| {
                 "the local stage runs in this process: its handler's CPU is included".to_owned()
             }),
         },
+        run: a.run,
         verdict,
         thresholds,
         aborted: a.aborted,
@@ -167,15 +155,17 @@ mod tests {
 
     fn analysis() -> Analysis {
         Analysis {
-            run_id: "t".into(),
-            nodes: vec![0],
-            host: "http://127.0.0.1:1".into(),
-            local_stage: false,
-            path: "/__loadtest/t".into(),
-            outside_traffic: false,
+            run: RunFacts {
+                run_id: "t".into(),
+                nodes: vec![0],
+                host: "http://127.0.0.1:1".into(),
+                local_stage: false,
+                path: "/__loadtest/t".into(),
+                outside_traffic: false,
+                started_at_unix_ns: 0,
+                users: 1,
+            },
             other_nodes_write: false,
-            started_at_unix_ns: 0,
-            users: 1,
             initial: 0,
             final_count: 3,
             cross_node_skew_ns: 0,

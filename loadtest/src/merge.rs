@@ -12,7 +12,7 @@ use crate::cli::MergeArgs;
 use crate::observation::{self, Observation};
 use crate::report;
 use crate::stats::new_histogram;
-use crate::summary::Summary;
+use crate::summary::{RunFacts, Summary};
 
 pub struct Node {
     pub dir: PathBuf,
@@ -46,19 +46,23 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         bail!("nothing to merge");
     };
     for n in &nodes {
-        if n.summary.path != first.summary.path || n.summary.host != first.summary.host {
+        let (a, b) = (&first.summary.run, &n.summary.run);
+        if a.path != b.path || a.host != b.host {
             bail!(
                 "{} ran against {} {}, {} against {} {}: not one run",
                 first.dir.display(),
-                first.summary.host,
-                first.summary.path,
+                a.host,
+                a.path,
                 n.dir.display(),
-                n.summary.host,
-                n.summary.path
+                b.host,
+                b.path
             );
         }
     }
-    let mut ids: Vec<u16> = nodes.iter().flat_map(|n| n.summary.nodes.clone()).collect();
+    let mut ids: Vec<u16> = nodes
+        .iter()
+        .flat_map(|n| n.summary.run.nodes.clone())
+        .collect();
     ids.sort_unstable();
     if ids.windows(2).any(|w| w[0] == w[1]) {
         bail!("two directories come from the same --node-id: give each node its own");
@@ -66,13 +70,13 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     // One timeline: each node's times shifted by its wall-clock start.
     let base = nodes
         .iter()
-        .map(|n| n.summary.started_at_unix_ns)
+        .map(|n| n.summary.run.started_at_unix_ns)
         .min()
         .unwrap_or(0);
     let mut ops: Vec<Observation> = Vec::new();
     let mut histogram = new_histogram();
     for n in &nodes {
-        let shift = n.summary.started_at_unix_ns - base;
+        let shift = n.summary.run.started_at_unix_ns - base;
         ops.extend(n.ops.iter().map(|o| Observation {
             start_ns: o.start_ns + shift,
             end_ns: o.end_ns + shift,
@@ -112,15 +116,13 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         .collect();
     let summary = analyse(
         Analysis {
-            run_id: first.summary.run_id.clone(),
-            nodes: ids,
-            host: first.summary.host.clone(),
-            local_stage: first.summary.local_stage,
-            path: first.summary.path.clone(),
-            outside_traffic: first.summary.outside_traffic,
+            run: RunFacts {
+                nodes: ids,
+                started_at_unix_ns: base,
+                users: nodes.iter().map(|n| n.summary.run.users).sum(),
+                ..first.summary.run.clone()
+            },
             other_nodes_write: false,
-            started_at_unix_ns: base,
-            users: nodes.iter().map(|n| n.summary.users).sum(),
             initial,
             final_count,
             cross_node_skew_ns: (args.skew_ms * 1e6) as u64,

@@ -116,9 +116,9 @@ pub fn text(p: &Plan, s: &Summary) -> String {
     let _ = writeln!(
         o,
         "From run {} against {}{}: mean latency {:.2} ms (billed as the Lambda's duration), {:.0} B a response",
-        s.run_id,
-        s.host,
-        if s.local_stage {
+        s.run.run_id,
+        s.run.host,
+        if s.run.local_stage {
             " (local stage: not AWS; measure a real stage for real figures)"
         } else {
             ""

@@ -129,7 +129,7 @@ pub fn text(s: &Summary, dir: &Path) -> String {
     let _ = writeln!(
         o,
         "\nVERDICT: {verdict} (atomicity of {} on {})",
-        s.path, s.host
+        s.run.path, s.run.host
     );
     for c in &s.verdict.checks {
         let _ = writeln!(
@@ -153,7 +153,7 @@ pub fn text(s: &Summary, dir: &Path) -> String {
     let _ = writeln!(
         o,
         "\nRequests: {} in {:.1} s = {:.1} req/s with {} users",
-        r.total, s.duration_s, s.throughput_rps, s.users
+        r.total, s.duration_s, s.throughput_rps, s.run.users
     );
     let _ = writeln!(
         o,
@@ -300,7 +300,7 @@ pub fn html(s: &Summary, charts: &[(&str, String)]) -> String {
     let _ = write!(
         body,
         "<h1>Load test {} — <span class=\"{}\">{verdict}</span></h1>",
-        escape(&s.run_id),
+        escape(&s.run.run_id),
         verdict.to_lowercase()
     );
     let _ = write!(body, "<pre>{}</pre>", escape(&text(s, Path::new("."))));
@@ -312,6 +312,6 @@ pub fn html(s: &Summary, charts: &[(&str, String)]) -> String {
          <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}\
          pre{{background:#f6f6f6;padding:1rem;overflow-x:auto}}.pass{{color:#070}}.fail{{color:#b00}}\
          figure{{margin:0}}</style></head><body>{body}</body></html>\n",
-        escape(&s.run_id)
+        escape(&s.run.run_id)
     )
 }

@@ -15,7 +15,7 @@ use crate::analysis::{Analysis, Limits, analyse};
 use crate::cli::{HarnessArgs, RunArgs};
 use crate::observation::{Observation, Outcome, Recorder};
 use crate::stats::StepWindow;
-use crate::summary::Summary;
+use crate::summary::{RunFacts, Summary};
 use crate::{UsageError, report};
 
 /// Users when neither -u nor a test plan says.
@@ -469,15 +469,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     });
 
     let analysis = Analysis {
-        run_id: run_id.clone(),
-        nodes: vec![harness.node_id],
-        host: host.clone(),
-        local_stage,
-        path,
-        outside_traffic,
+        run: RunFacts {
+            run_id: run_id.clone(),
+            nodes: vec![harness.node_id],
+            host: host.clone(),
+            local_stage,
+            path,
+            outside_traffic,
+            started_at_unix_ns,
+            users: peak_users,
+        },
         other_nodes_write: harness.node_id > 0,
-        started_at_unix_ns,
-        users: peak_users,
         initial,
         final_count,
         cross_node_skew_ns: 0,

@@ -9,9 +9,9 @@ use crate::stats::{Latency, Requests, Second, StepStats};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// What a run was: where it pointed, at which counter, when, how wide.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    pub schema_version: u32,
+pub struct RunFacts {
     pub run_id: String,
     /// The node that wrote it; for a merge, the nodes merged.
     pub nodes: Vec<u16>,
@@ -24,9 +24,17 @@ pub struct Summary {
     pub outside_traffic: bool,
     /// Wall clock at the run's time zero; observation times count from it.
     pub started_at_unix_ns: u64,
-    pub duration_s: f64,
     /// Users at the peak.
     pub users: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    /// Flattened: its fields are top-level in summary.json.
+    #[serde(flatten)]
+    pub run: RunFacts,
+    pub duration_s: f64,
     pub initial_count: u64,
     pub final_count: u64,
     pub requests: Requests,

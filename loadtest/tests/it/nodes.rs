@@ -57,7 +57,7 @@ async fn three_local_nodes_merge_into_one_verdict_and_histogram() {
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("VERDICT: PASS"), "{text}");
     let merged = summary(&out.join("three").join("merged"));
-    assert_eq!(merged.nodes, vec![1, 2, 3]);
+    assert_eq!(merged.run.nodes, vec![1, 2, 3]);
     let per_node: u64 = (1..=3)
         .map(|n| {
             summary(&out.join("three").join(format!("node-{n}")))

@@ -23,7 +23,7 @@ async fn the_real_counter_on_the_local_stage_passes() {
     );
     let dir = out.join("local-pass");
     let s = summary(&dir);
-    assert!(s.passed && s.local_stage);
+    assert!(s.passed && s.run.local_stage);
     assert!(s.requests.ok > 10, "{:?}", s.requests);
     assert_eq!(s.final_count - s.initial_count, s.requests.ok);
     for file in [
@@ -98,8 +98,8 @@ async fn a_real_page_is_judged_without_accounting_and_the_report_says_why() {
         "{text}"
     );
     let s = summary(&out.join("real-page"));
-    assert!(s.outside_traffic);
-    assert_eq!(s.path, "/blog/hello");
+    assert!(s.run.outside_traffic);
+    assert_eq!(s.run.path, "/blog/hello");
 }
 
 #[tokio::test]
@@ -127,7 +127,7 @@ async fn goose_options_work_unchanged_including_a_test_plan() {
         crate::helpers::stderr(&o)
     );
     let s = summary(&out.join("plan"));
-    assert_eq!(s.users, 4, "the plan's peak");
+    assert_eq!(s.run.users, 4, "the plan's peak");
     assert!(
         s.requests.total > 0 && s.requests.total <= 200 * 5,
         "--throttle-requests held: {}",
