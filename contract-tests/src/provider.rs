@@ -8,6 +8,8 @@ use std::fmt;
 use reqwest::Method;
 use serde_json::Value;
 
+use counter_lambda::path::encode_component as encode;
+
 use crate::contract::{Contract, Operation};
 
 /// Where and how to check.
@@ -146,18 +148,6 @@ fn op(path: &str, method: &str, status: u16) -> Operation {
         method: method.to_owned(),
         status,
     }
-}
-
-fn encode(path: &str) -> String {
-    path.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The outcome of a provider check: the findings, and which documented

@@ -211,17 +211,11 @@ pub async fn read_count(http: &reqwest::Client, base: &str, path: &str) -> anyho
 
 /// `<base>/visits?path=<encoded>`; a stage in the base URL is kept.
 pub fn visits_url(base: &str, path: &str) -> String {
-    let encoded: String = path
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("{}/visits?path={encoded}", base.trim_end_matches('/'))
+    format!(
+        "{}/visits?path={}",
+        base.trim_end_matches('/'),
+        counter_lambda::path::encode_component(path)
+    )
 }
 
 fn new_run_id() -> String {

@@ -4,6 +4,7 @@
 use counter_lambda::App;
 use counter_lambda::handler::handle;
 use counter_lambda::local::{create_table, local_client};
+use counter_lambda::path::encode_component;
 
 use crate::helpers::{config, shared_dynamodb};
 
@@ -12,16 +13,7 @@ use crate::helpers::{config, shared_dynamodb};
 pub fn event(kind: &str, method: &str, path: &str) -> String {
     let file = format!("{}/tests/events/{kind}.json", env!("CARGO_MANIFEST_DIR"));
     let template = std::fs::read_to_string(&file).expect("event fixture");
-    let raw_query = format!(
-        "path={}",
-        path.bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b == b'/' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            })
-            .collect::<String>()
-    );
+    let raw_query = format!("path={}", encode_component(path));
     template
         .replace("__METHOD__", method)
         .replace("__PATH__", &path.replace('\\', "\\\\").replace('"', "\\\""))
