@@ -125,13 +125,7 @@ pub struct MergeArgs {
 
 /// `target/loadtest` of this workspace.
 pub fn default_out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-            manifest.parent().unwrap_or(manifest).join("target")
-        });
-    target.join("loadtest")
+    counter_lambda::local::target_dir().join("loadtest")
 }
 
 fn fraction(s: &str) -> Result<f64, String> {

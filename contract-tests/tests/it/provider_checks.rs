@@ -228,8 +228,7 @@ async fn the_page_against_the_local_stage_shows_the_real_count() {
             format!("Visitor #: {expected}")
         );
         if expected == "2" {
-            let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/site-screenshot.png");
+            let target = counter_lambda::local::target_dir().join("site-screenshot.png");
             screenshot(&visit.page, &target).await.expect("screenshot");
             assert!(
                 std::fs::metadata(&target)

