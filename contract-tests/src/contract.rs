@@ -49,10 +49,6 @@ impl Contract {
         })
     }
 
-    pub fn doc(&self) -> &Value {
-        &self.doc
-    }
-
     /// Follows a local `$ref` (`#/components/...`) if `v` is one.
     pub fn resolve<'a>(&'a self, v: &'a Value) -> &'a Value {
         match v.get("$ref").and_then(Value::as_str) {

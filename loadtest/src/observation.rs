@@ -29,14 +29,6 @@ impl Outcome {
             )),
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Failed => "failed",
-            Outcome::Unknown => "unknown",
-        }
-    }
 }
 
 /// One request. Times are nanoseconds since the run's start (per node: a

@@ -217,16 +217,8 @@ impl DynamoDbLocal {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    pub fn is_running(&self) -> bool {
-        self.process.is_some()
     }
 
     /// Stops it (its data is gone: it runs in memory).
