@@ -46,3 +46,40 @@ pub const SHORT: &[&str] = &[
     "--max-requests",
     "20000",
 ];
+
+/// A run of the real binary with a run directory of its own.
+pub struct Run {
+    pub output: Output,
+    /// `<tmp>/<run-id>`: where this run's files are.
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    pub fn stdout(&self) -> String {
+        stdout(&self.output)
+    }
+    pub fn stderr(&self) -> String {
+        stderr(&self.output)
+    }
+    pub fn summary(&self) -> Summary {
+        summary(&self.dir)
+    }
+}
+
+/// `loadtest --run-id <id> --out-dir <a fresh temp dir> <args...>`.
+pub async fn run(run_id: &str, args: &[&str]) -> Run {
+    let (tmp, out) = out_dir();
+    let out_s = out.to_str().expect("utf-8 temp path").to_owned();
+    let mut all = vec!["--run-id", run_id, "--out-dir", &out_s];
+    all.extend_from_slice(args);
+    let output = loadtest(&all).await;
+    Run {
+        output,
+        dir: out.join(run_id),
+        _tmp: tmp,
+    }
+}

@@ -4,7 +4,7 @@
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{loadtest, out_dir, stderr, stdout, summary};
+use crate::helpers::{loadtest, run, stderr, stdout};
 
 /// A stage whose reads work but whose writes all fail with 503.
 async fn failing_stage() -> MockServer {
@@ -25,28 +25,26 @@ async fn failing_stage() -> MockServer {
 #[tokio::test]
 async fn a_failing_stage_aborts_the_run_early() {
     let stage = failing_stage().await;
-    let (_tmp, out) = out_dir();
-    let o = loadtest(&[
-        "--host",
-        &stage.uri(),
-        "--run-id",
+    let r = run(
         "abort",
-        "--out-dir",
-        out.to_str().expect("utf-8"),
-        "-u",
-        "4",
-        "-t",
-        "120",
-        "--abort-error-rate",
-        "0.5",
-        "--abort-min-requests",
-        "20",
-    ])
+        &[
+            "--host",
+            &stage.uri(),
+            "-u",
+            "4",
+            "-t",
+            "120",
+            "--abort-error-rate",
+            "0.5",
+            "--abort-min-requests",
+            "20",
+        ],
+    )
     .await;
-    let text = stdout(&o);
-    assert_eq!(o.status.code(), Some(1), "{text}");
+    let text = r.stdout();
+    assert_eq!(r.code(), Some(1), "{text}");
     assert!(text.contains("ABORTED: error rate"), "{text}");
-    let s = summary(&out.join("abort"));
+    let s = r.summary();
     assert!(s.aborted.is_some());
     // It stopped long before the 120 s asked for: a few requests, not minutes of them.
     assert!(s.requests.total < 2000, "{} requests", s.requests.total);
@@ -56,23 +54,9 @@ async fn a_failing_stage_aborts_the_run_early() {
 
 #[tokio::test]
 async fn max_requests_bounds_a_run_and_is_not_a_failure() {
-    let (_tmp, out) = out_dir();
-    let o = loadtest(&[
-        "--run-id",
-        "bounded",
-        "--out-dir",
-        out.to_str().expect("utf-8"),
-        "-u",
-        "4",
-        "-t",
-        "120",
-        "--max-requests",
-        "40",
-    ])
-    .await;
-    let text = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
-    let s = summary(&out.join("bounded"));
+    let r = run("bounded", &["-u", "4", "-t", "120", "--max-requests", "40"]).await;
+    assert_eq!(r.code(), Some(0), "{}{}", r.stdout(), r.stderr());
+    let s = r.summary();
     assert!(
         s.stopped_early
             .as_deref()

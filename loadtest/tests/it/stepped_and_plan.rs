@@ -1,30 +1,29 @@
-use crate::helpers::{loadtest, out_dir, stderr, stdout, summary};
+use crate::helpers::{loadtest, run, stderr, stdout};
 
 #[tokio::test]
 async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans() {
-    let (_tmp, out) = out_dir();
-    let out_s = out.to_str().expect("utf-8");
-    let o = loadtest(&[
-        "--run-id",
+    let r = run(
         "steps",
-        "--out-dir",
-        out_s,
-        "--steps",
-        "1,4,16",
-        "--step-secs",
-        "2",
-        "--max-p99",
-        "1000",
-        "--max-duration",
-        "90",
-    ])
+        &[
+            "--steps",
+            "1,4,16",
+            "--step-secs",
+            "2",
+            "--warmup-secs",
+            "1",
+            "--max-p99",
+            "1000",
+            "--max-duration",
+            "90",
+        ],
+    )
     .await;
-    let text = stdout(&o);
-    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    let text = r.stdout();
+    assert_eq!(r.code(), Some(0), "{text}{}", r.stderr());
     assert!(text.contains("Steps   users"), "{text}");
     assert!(text.contains("knee:"), "{text}");
-    let dir = out.join("steps");
-    let s = summary(&dir);
+    let dir = &r.dir;
+    let s = r.summary();
     assert_eq!(s.steps.len(), 3);
     assert!(
         s.steps.iter().all(|st| st.achieved_rps > 0.0),
