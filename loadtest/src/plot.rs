@@ -1,177 +1,157 @@
 //! Charts as SVG text (plotters' SVG backend): inlined into the HTML
 //! report and written beside it, so they work offline.
 
+use std::fmt::Display;
+
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::stats::{Second, StepStats};
 
 const SIZE: (u32, u32) = (760, 320);
 
-fn finish(svg: String, result: Result<(), String>) -> String {
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// plotters' errors, as text for the report.
+fn msg(e: impl Display) -> String {
+    e.to_string()
+}
+
+/// An SVG of `size`, white, drawn by `draw`; a failure becomes a short
+/// note in its place rather than a broken report.
+fn svg(size: (u32, u32), draw: impl FnOnce(&Area<'_>) -> Result<(), String>) -> String {
+    let mut out = String::new();
+    let result = {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(msg)
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(msg))
+    };
     match result {
-        Ok(()) => svg,
+        Ok(()) => out,
         Err(e) => format!("<p>chart not drawn: {e}</p>"),
     }
 }
 
+/// The house style: a 14 px caption, values on a 56 px y-axis.
+fn chart<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    margin: u32,
+    x_labels: u32,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, ("sans-serif", 14))
+        .margin(margin)
+        .x_label_area_size(x_labels)
+        .y_label_area_size(56);
+    builder
+}
+
+fn max_of(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
+    values.fold(0.0, f64::max).max(floor)
+}
+
 /// Requests a second and p50/p99 latency a second, over the run.
 pub fn over_time(seconds: &[Second]) -> String {
-    let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+    svg(SIZE, |root| {
         let (top, bottom) = root.split_vertically(SIZE.1 / 2);
         let n = seconds.len().max(1) as u64;
         let max_rps = seconds.iter().map(|s| s.requests).max().unwrap_or(1).max(1);
-        let mut chart = ChartBuilder::on(&top)
-            .caption("requests per second", ("sans-serif", 14))
-            .margin(6)
-            .x_label_area_size(18)
-            .y_label_area_size(56)
+        let mut rps = chart(&top, "requests per second", 6, 18)
             .build_cartesian_2d(0u64..n, 0u64..max_rps + max_rps / 10 + 1)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("s")
-            .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(
-                seconds.iter().map(|s| (s.second, s.requests)),
-                &BLUE,
-            ))
-            .map_err(|e| e.to_string())?;
-        let max_ms = seconds
-            .iter()
-            .map(|s| s.p99_ms)
-            .fold(0.0, f64::max)
-            .max(0.001);
-        let mut chart = ChartBuilder::on(&bottom)
-            .caption(
-                "latency per second (ms): p50 green, p99 red",
-                ("sans-serif", 14),
-            )
-            .margin(6)
-            .x_label_area_size(18)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0u64..n, 0f64..max_ms * 1.1)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
-            .x_desc("s")
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(msg)?;
+        rps.configure_mesh().x_desc("s").draw().map_err(msg)?;
+        rps.draw_series(LineSeries::new(
+            seconds.iter().map(|s| (s.second, s.requests)),
+            &BLUE,
+        ))
+        .map_err(msg)?;
+
+        let max_ms = max_of(seconds.iter().map(|s| s.p99_ms), 0.001);
+        let mut latency = chart(
+            &bottom,
+            "latency per second (ms): p50 green, p99 red",
+            6,
+            18,
+        )
+        .build_cartesian_2d(0u64..n, 0f64..max_ms * 1.1)
+        .map_err(msg)?;
+        latency.configure_mesh().x_desc("s").draw().map_err(msg)?;
         let active = || seconds.iter().filter(|s| s.requests > 0);
-        chart
+        latency
             .draw_series(LineSeries::new(
                 active().map(|s| (s.second, s.p50_ms)),
                 &GREEN,
             ))
-            .map_err(|e| e.to_string())?;
-        chart
+            .map_err(msg)?;
+        latency
             .draw_series(LineSeries::new(
                 active().map(|s| (s.second, s.p99_ms)),
                 &RED,
             ))
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
-    })();
-    finish(svg, result)
+            .map_err(msg)?;
+        Ok(())
+    })
 }
 
 /// p50 and p99 latency against achieved throughput, one point per step;
 /// the knee circled.
 pub fn latency_vs_throughput(steps: &[StepStats], knee: Option<usize>) -> String {
-    let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let max_x = steps
-            .iter()
-            .map(|s| s.achieved_rps)
-            .fold(0.0, f64::max)
-            .max(1.0);
-        let max_y = steps
-            .iter()
-            .map(|s| s.latency.p99_ms)
-            .fold(0.0, f64::max)
-            .max(0.001);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "latency vs throughput per step: p50 green, p99 red, knee circled",
-                ("sans-serif", 14),
-            )
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(56)
+    svg(SIZE, |root| {
+        let max_x = max_of(steps.iter().map(|s| s.achieved_rps), 1.0);
+        let max_y = max_of(steps.iter().map(|s| s.latency.p99_ms), 0.001);
+        let caption = "latency vs throughput per step: p50 green, p99 red, knee circled";
+        let mut c = chart(root, caption, 8, 30)
             .build_cartesian_2d(0f64..max_x * 1.1, 0f64..max_y * 1.15)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
+            .map_err(msg)?;
+        c.configure_mesh()
             .x_desc("achieved requests/s")
             .y_desc("ms")
             .draw()
-            .map_err(|e| e.to_string())?;
+            .map_err(msg)?;
         let p50 = steps.iter().map(|s| (s.achieved_rps, s.latency.p50_ms));
         let p99 = steps.iter().map(|s| (s.achieved_rps, s.latency.p99_ms));
-        chart
-            .draw_series(LineSeries::new(p50.clone(), &GREEN))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(p99.clone(), &RED))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(p99.map(|p| Circle::new(p, 3, RED.filled())))
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(steps.iter().map(|s| {
-                Text::new(
-                    format!("{}u", s.users),
-                    (s.achieved_rps, s.latency.p99_ms),
-                    ("sans-serif", 11),
-                )
-            }))
-            .map_err(|e| e.to_string())?;
+        c.draw_series(LineSeries::new(p50, &GREEN)).map_err(msg)?;
+        c.draw_series(LineSeries::new(p99.clone(), &RED))
+            .map_err(msg)?;
+        c.draw_series(p99.map(|p| Circle::new(p, 3, RED.filled())))
+            .map_err(msg)?;
+        c.draw_series(steps.iter().map(|s| {
+            Text::new(
+                format!("{}u", s.users),
+                (s.achieved_rps, s.latency.p99_ms),
+                ("sans-serif", 11),
+            )
+        }))
+        .map_err(msg)?;
         if let Some(k) = knee.and_then(|k| steps.get(k)) {
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (k.achieved_rps, k.latency.p99_ms),
-                    9,
-                    BLACK.stroke_width(2),
-                )))
-                .map_err(|e| e.to_string())?;
+            c.draw_series(std::iter::once(Circle::new(
+                (k.achieved_rps, k.latency.p99_ms),
+                9,
+                BLACK.stroke_width(2),
+            )))
+            .map_err(msg)?;
         }
-        root.present().map_err(|e| e.to_string())
-    })();
-    finish(svg, result)
+        Ok(())
+    })
 }
 
 /// Latency by percentile (from the HDR histogram).
 pub fn percentiles(points: &[(f64, f64)]) -> String {
-    let mut svg = String::new();
-    let result = (|| -> Result<(), String> {
-        let root = SVGBackend::with_string(&mut svg, (SIZE.0, 260)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let max_y = points.iter().map(|p| p.1).fold(0.0, f64::max).max(0.001);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "latency by percentile (ms), all requests",
-                ("sans-serif", 14),
-            )
-            .margin(8)
-            .x_label_area_size(30)
-            .y_label_area_size(56)
+    svg((SIZE.0, 260), |root| {
+        let max_y = max_of(points.iter().map(|p| p.1), 0.001);
+        let mut c = chart(root, "latency by percentile (ms), all requests", 8, 30)
             .build_cartesian_2d(0f64..100f64, 0f64..max_y * 1.1)
-            .map_err(|e| e.to_string())?;
-        chart
-            .configure_mesh()
+            .map_err(msg)?;
+        c.configure_mesh()
             .x_desc("percentile")
             .draw()
-            .map_err(|e| e.to_string())?;
-        chart
-            .draw_series(LineSeries::new(points.iter().copied(), &BLUE))
-            .map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
-    })();
-    finish(svg, result)
+            .map_err(msg)?;
+        c.draw_series(LineSeries::new(points.iter().copied(), &BLUE))
+            .map_err(msg)?;
+        Ok(())
+    })
 }
