@@ -8,7 +8,7 @@ use std::fmt;
 use reqwest::Method;
 use serde_json::Value;
 
-use counter_lambda::path::encode_component as encode;
+use counter_api::encode_component as encode;
 
 use crate::contract::{Contract, Operation};
 

@@ -6,19 +6,13 @@ use std::time::Instant;
 use http::{HeaderValue, Method, Response, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
-use serde::Serialize;
+
+use counter_api::CountBody;
 
 use crate::App;
 use crate::error::{ALLOWED_METHODS, ApiError};
 use crate::route::{Action, RequestParts, plan, strip_stage};
 use crate::store::StoreError;
-
-/// The body of a successful `GET` or `POST` (the contract's `Count`).
-#[derive(Debug, Serialize)]
-struct CountBody<'a> {
-    path: &'a str,
-    count: u64,
-}
 
 /// Answers one request. Never fails: every error becomes its documented
 /// JSON response here.
@@ -57,7 +51,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let mut response = match result {
         Ok(Some((path, count))) => json_response(
             StatusCode::OK,
-            serde_json::to_string(&CountBody { path: &path, count }).unwrap_or_default(),
+            serde_json::to_string(&CountBody { path, count }).unwrap_or_default(),
         ),
         Ok(None) => preflight_response(),
         Err(err) => error_response(&err, app.config.retry_after_secs),

@@ -2,8 +2,10 @@
 //! page's counter in DynamoDB and returns it; `GET` reads it.
 //!
 //! One handler ([`handler::handle`]) serves API Gateway REST (v1), HTTP API
-//! (v2) and Lambda function URLs through `lambda_http`, and, with the
-//! `local` feature, a local stage on 127.0.0.1 backed by DynamoDB Local.
+//! (v2) and Lambda function URLs through `lambda_http`; the `local-stage`
+//! crate serves the same handler on 127.0.0.1 against DynamoDB Local.
+//! The path rules clients share live in `counter-api` (re-exported as
+//! [`path`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,12 +18,10 @@
 pub mod config;
 pub mod error;
 pub mod handler;
-pub mod path;
 pub mod route;
 pub mod store;
 
-#[cfg(feature = "local")]
-pub mod local;
+pub use counter_api::path;
 
 pub use config::Config;
 pub use store::CounterStore;

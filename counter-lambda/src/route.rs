@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::path::{PathAllowList, counter_path};
 
 /// The one resource the API serves.
-pub const VISITS_ROUTE: &str = "/visits";
+pub use counter_api::VISITS_ROUTE;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

@@ -8,8 +8,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use loadtest::checker::{History, check};
-use loadtest::observation::{Observation, Outcome};
+use loadtest::analysis::checker::{History, check};
+use loadtest::analysis::observation::{Observation, Outcome};
 
 /// A history 64 users could produce against an atomic counter: operations
 /// overlap (each lasts as long as 64 starts), counts follow start order, and

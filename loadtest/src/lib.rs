@@ -1,28 +1,27 @@
 //! The visitor counter's load test: goose hammers `POST /visits`, every
 //! response is recorded, and a checker proves the increments atomic.
 //!
-//! Modules: [`observation`] (the record of one request), [`checker`] (the
-//! atomicity verdict, pure), [`stats`] (HDR latencies, per-second and
-//! per-step figures, pure), [`analysis`] (observations → [`summary::Summary`],
-//! pure), [`run`] (goose and I/O), [`merge`] (several nodes), [`report`] and
-//! [`plot`] (output), [`cost`] and [`plan`] (capacity planning).
+//! The tree shows the rule "pure core, I/O at the edge":
+//!
+//! - [`analysis`]: the pure core (observations, the checker, statistics,
+//!   the summary, the cost model); no I/O;
+//! - [`load`]: the run's I/O (the target, the users, their schedules, the
+//!   recorder, CPU);
+//! - [`output`]: the run directory, the terminal text, the HTML report and
+//!   its charts;
+//! - [`commands`]: `run` (the default), `merge`, `plan`, and the command
+//!   line.
 
 pub mod analysis;
-pub mod checker;
-pub mod cli;
-pub mod cost;
-pub mod merge;
-pub mod observation;
-pub mod plan;
-pub mod plot;
-pub mod report;
-pub mod run;
-pub mod stats;
-pub mod summary;
+pub mod commands;
+pub mod load;
+pub mod output;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+
+use commands::{cli, merge, plan, run};
 
 /// A mistake in how the tool was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +40,16 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
         }
     };
     let outcome = match cli.command {
-        None => run::run(cli.run).await.map(|s| s.passed),
+        None => {
+            let out_dir = cli.run.harness.out_dir.clone();
+            let node = cli.run.harness.node_id;
+            run::run(cli.run).await.map(|s| {
+                output::print(&s, &output::run_dir::path(&out_dir, &s.run.run_id, node));
+                s.passed
+            })
+        }
         Some(cli::Command::Merge(args)) => merge::merge(&args).map(|(s, dir)| {
-            report::print(&s, &dir);
+            output::print(&s, &dir);
             s.passed
         }),
         Some(cli::Command::Plan(args)) => plan::print_plan(&args).map(|()| true),

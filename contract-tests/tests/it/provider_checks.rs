@@ -7,7 +7,7 @@ use contract_tests::browser::{Browser, counter_line, screenshot};
 use contract_tests::contract::Operation;
 use contract_tests::provider::{Reply, Target, check_reply, send, verify};
 use contract_tests::site::SiteListener;
-use counter_lambda::local::{LocalStage, StageOptions};
+use local_stage::{LocalStage, StageOptions};
 use reqwest::Method;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -228,7 +228,7 @@ async fn the_page_against_the_local_stage_shows_the_real_count() {
             format!("Visitor #: {expected}")
         );
         if expected == "2" {
-            let target = counter_lambda::local::target_dir().join("site-screenshot.png");
+            let target = local_stage::target_dir().join("site-screenshot.png");
             screenshot(&visit.page, &target).await.expect("screenshot");
             assert!(
                 std::fs::metadata(&target)

@@ -3,8 +3,8 @@
 
 use counter_lambda::App;
 use counter_lambda::handler::handle;
-use counter_lambda::local::{create_table, local_client};
 use counter_lambda::path::encode_component;
+use local_stage::{create_table, local_client};
 
 use crate::helpers::{config, shared_dynamodb};
 

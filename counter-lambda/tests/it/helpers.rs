@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_sdk_dynamodb::Client;
 use counter_lambda::Config;
-use counter_lambda::local::{DynamoDbLocal, LocalStage, StageOptions};
+use local_stage::{DynamoDbLocal, LocalStage, StageOptions};
 
 /// One DynamoDB Local per test binary; its watchdog stops java when the
 /// binary exits.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use counter_lambda::local::{LocalStage, StageOptions};
+use local_stage::{LocalStage, StageOptions};
 
 use crate::helpers::{TestStage, config};
 

@@ -213,10 +213,8 @@ fn http_of(outcome: &Outcome) -> (u64, Value, Value) {
 async fn the_bootstrap_binary_serves_every_event_kind_and_reports_bad_events_to_error() {
     let api = runtime_api().await;
     let table = fresh_table();
-    let client =
-        counter_lambda::local::local_client(&shared_dynamodb().endpoint(), Default::default())
-            .await;
-    counter_lambda::local::create_table(&client, &table)
+    let client = local_stage::local_client(&shared_dynamodb().endpoint(), Default::default()).await;
+    local_stage::create_table(&client, &table)
         .await
         .expect("table");
 

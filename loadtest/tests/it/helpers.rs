@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use loadtest::summary::Summary;
+use loadtest::analysis::summary::Summary;
 
 /// Runs the real `loadtest` binary, bounded in time, and returns its output.
 pub async fn loadtest(args: &[&str]) -> Output {

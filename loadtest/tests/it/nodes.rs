@@ -1,8 +1,8 @@
 //! Three generator processes against one stage, merged into one verdict and
 //! one histogram.
 
-use counter_lambda::local::{LocalStage, StageOptions};
 use futures::future::join_all;
+use local_stage::{LocalStage, StageOptions};
 
 use crate::helpers::{loadtest, out_dir, stdout, summary};
 

@@ -10,12 +10,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes_body::Full;
 use counter_lambda::config::StoreTimeouts;
-use counter_lambda::local::{DynamoDbLocal, create_table, local_client};
 use http_body_util as bytes_body;
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use local_stage::{DynamoDbLocal, create_table, local_client};
 
 pub struct RacyCounter {
     pub url: String,

@@ -1,18 +1,18 @@
 //! From observations to a [`Summary`]: the verdict, the figures, the
 //! thresholds. Pure, shared by a run and by a merge of several nodes.
 
-use crate::checker::{History, check};
-use crate::observation::{Observation, Outcome};
-use crate::stats::{
+use super::checker::{History, check};
+use super::observation::{Observation, Outcome};
+use super::stats::{
     Latency, Requests, StepWindow, co_corrected, histogram, knee, per_second, per_step,
 };
-use crate::summary::{
-    Generator, LatencyReport, RunFacts, SCHEMA_VERSION, Summary, ThresholdResult,
+use super::summary::{
+    Generator, LatencyReport, RunFacts, SCHEMA_VERSION, Summary, ThresholdResult, files,
 };
 
 /// What is known of a run besides its observations.
 #[derive(Debug, Clone)]
-pub struct Analysis {
+pub struct RunEvidence {
     pub run: RunFacts,
     /// One node of a multi-node run: the others write to the same counter,
     /// so accounting is left to `loadtest merge`.
@@ -31,12 +31,12 @@ pub struct Analysis {
 
 /// Thresholds that make the run a CI gate.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct Thresholds {
     pub max_p99_ms: Option<f64>,
     pub max_error_rate: f64,
 }
 
-pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
+pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summary {
     let verdict = check(&History {
         initial: a.initial,
         final_count: a.final_count,
@@ -92,21 +92,14 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
         limits.max_error_rate,
     );
     let knee = knee(&steps);
-    let mut files: std::collections::BTreeMap<String, String> = [
-        ("summary", "summary.json"),
-        ("report", "report.html"),
-        ("observations", "observations.bin"),
-        ("histogram_text", "latency.hgrm"),
-        ("histogram", "latency.hdr"),
-        ("plot_over_time", "over-time.svg"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let mut files: std::collections::BTreeMap<String, String> = files::ALWAYS
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     if !steps.is_empty() {
         files.insert(
             "plot_latency_vs_throughput".into(),
-            "latency-vs-throughput.svg".into(),
+            files::PLOT_LATENCY_VS_THROUGHPUT.into(),
         );
     }
     // A stepped run is meant to find where the stage breaks: its thresholds
@@ -153,8 +146,8 @@ pub fn analyse(a: Analysis, ops: &[Observation], limits: &Limits) -> Summary {
 mod tests {
     use super::*;
 
-    fn analysis() -> Analysis {
-        Analysis {
+    fn analysis() -> RunEvidence {
+        RunEvidence {
             run: RunFacts {
                 run_id: "t".into(),
                 nodes: vec![0],
@@ -190,7 +183,7 @@ mod tests {
         let ok = analyse(
             analysis(),
             &ops(),
-            &Limits {
+            &Thresholds {
                 max_p99_ms: None,
                 max_error_rate: 0.0,
             },
@@ -200,7 +193,7 @@ mod tests {
         let slow = analyse(
             analysis(),
             &ops(),
-            &Limits {
+            &Thresholds {
                 max_p99_ms: Some(1.0),
                 max_error_rate: 0.0,
             },
@@ -211,7 +204,7 @@ mod tests {
 
     #[test]
     fn an_aborted_or_empty_run_does_not_pass() {
-        let limits = Limits {
+        let limits = Thresholds {
             max_p99_ms: None,
             max_error_rate: 1.0,
         };
@@ -230,7 +223,7 @@ mod tests {
         let s = analyse(
             a,
             &ops(),
-            &Limits {
+            &Thresholds {
                 max_p99_ms: None,
                 max_error_rate: 0.0,
             },

@@ -4,10 +4,31 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checker::Verdict;
-use crate::stats::{Latency, Requests, Second, StepStats};
+use super::checker::Verdict;
+use super::stats::{Latency, Requests, Second, StepStats};
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The run directory's file names, as `files` in summary.json lists them.
+pub mod files {
+    pub const SUMMARY: &str = "summary.json";
+    pub const REPORT: &str = "report.html";
+    pub const OBSERVATIONS: &str = "observations.bin";
+    pub const HISTOGRAM_TEXT: &str = "latency.hgrm";
+    pub const HISTOGRAM: &str = "latency.hdr";
+    pub const PLOT_OVER_TIME: &str = "over-time.svg";
+    pub const PLOT_LATENCY_VS_THROUGHPUT: &str = "latency-vs-throughput.svg";
+
+    /// The files every run has, by role.
+    pub const ALWAYS: [(&str, &str); 6] = [
+        ("summary", SUMMARY),
+        ("report", REPORT),
+        ("observations", OBSERVATIONS),
+        ("histogram_text", HISTOGRAM_TEXT),
+        ("histogram", HISTOGRAM),
+        ("plot_over_time", PLOT_OVER_TIME),
+    ];
+}
 
 /// What a run was: where it pointed, at which counter, when, how wide.
 #[derive(Debug, Clone, Serialize, Deserialize)]

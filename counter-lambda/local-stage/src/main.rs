@@ -5,7 +5,7 @@
 //! yourself and `LOCAL_STAGE_PORT` to pick the port.
 
 use anyhow::Context;
-use counter_lambda::local::{LocalStage, StageOptions};
+use local_stage::{LocalStage, StageOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

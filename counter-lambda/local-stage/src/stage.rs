@@ -19,10 +19,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
-use super::dynamodb_local::{DynamoDbLocal, LocalError};
-use crate::config::{Config, ConfigError, StoreTimeouts};
-use crate::store::KEY_ATTRIBUTE;
-use crate::{App, handler};
+use crate::dynamodb_local::{DynamoDbLocal, LocalError};
+use counter_lambda::config::{Config, ConfigError, StoreTimeouts};
+use counter_lambda::store::KEY_ATTRIBUTE;
+use counter_lambda::{App, handler};
 
 /// Bodies past this are not read: the request is refused as having a body.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -220,7 +220,7 @@ pub async fn local_client(endpoint: &str, timeouts: StoreTimeouts) -> Client {
             "local-stage",
         ))
         .endpoint_url(endpoint)
-        .timeout_config(crate::store::timeout_config(timeouts))
+        .timeout_config(counter_lambda::store::timeout_config(timeouts))
         .load()
         .await;
     Client::new(&shared)

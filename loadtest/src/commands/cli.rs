@@ -27,7 +27,7 @@ pub enum Command {
     /// Merge the run directories of several generator nodes into one verdict and one histogram.
     Merge(MergeArgs),
     /// Capacity and cost plan from a run's summary.json and a traffic profile.
-    Plan(crate::plan::PlanArgs),
+    Plan(super::plan::PlanArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,9 +55,9 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "ID", value_parser = parse_run_id)]
     pub run_id: Option<String>,
 
-    /// This generator node's number, for runs split over several processes.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub node_id: u16,
+    /// This generator node's number (1, 2, ...), for a run split over several processes.
+    #[arg(long, value_name = "N")]
+    pub node_id: Option<std::num::NonZeroU16>,
 
     /// Where run directories are written.
     #[arg(long, value_name = "DIR", default_value_os_t = default_out_dir())]
@@ -125,7 +125,7 @@ pub struct MergeArgs {
 
 /// `target/loadtest` of this workspace.
 pub fn default_out_dir() -> PathBuf {
-    counter_lambda::local::target_dir().join("loadtest")
+    local_stage::target_dir().join("loadtest")
 }
 
 fn fraction(s: &str) -> Result<f64, String> {

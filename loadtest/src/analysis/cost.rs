@@ -1,7 +1,7 @@
 //! The cost and limits model: from a traffic profile and what a run
 //! measured, to a monthly bill by service and the headroom to each limit.
 //!
-//! Pure. Prices and limits are inputs ([`Prices`], [`Limits`]) whose
+//! Pure. Prices and limits are inputs ([`Prices`], [`Quotas`]) whose
 //! defaults are documented (README, "Capacity planning") and can be
 //! replaced from a JSON file; nothing here is a buried constant.
 
@@ -47,7 +47,7 @@ impl Default for Prices {
 /// can be raised on request; the per-partition one cannot).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Limits {
+pub struct Quotas {
     /// One item lives in one partition: 1,000 write units a second.
     pub dynamodb_partition_writes_per_second: f64,
     /// Lambda concurrent executions per account and region.
@@ -58,7 +58,7 @@ pub struct Limits {
     pub api_gateway_account_burst: f64,
 }
 
-impl Default for Limits {
+impl Default for Quotas {
     fn default() -> Self {
         Self {
             dynamodb_partition_writes_per_second: 1000.0,
@@ -69,7 +69,7 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ApiKind {
     /// API Gateway HTTP API (what infra/template.yaml deploys).
@@ -78,11 +78,10 @@ pub enum ApiKind {
     Rest,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
     Arm64,
-    #[value(name = "x86_64")]
     #[serde(rename = "x86_64")]
     X86_64,
 }
@@ -117,8 +116,31 @@ pub struct CostLine {
     pub basis: String,
 }
 
+/// Which limit a [`LimitLine`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    DynamoDbItemWrites,
+    LambdaConcurrency,
+    ApiGatewayAccountRate,
+    MeasuredStageCapacity,
+}
+
+impl LimitKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            LimitKind::DynamoDbItemWrites => "DynamoDB writes/s to one item (one partition)",
+            LimitKind::LambdaConcurrency => "Lambda concurrent executions (account)",
+            LimitKind::ApiGatewayAccountRate => "API Gateway requests/s (account)",
+            LimitKind::MeasuredStageCapacity => "measured stage capacity (this run)",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LimitLine {
+    pub kind: LimitKind,
+    /// [`LimitKind::label`], for readers of the JSON.
     pub limit: String,
     pub capacity: f64,
     /// What the peak needs of it, in the same unit.
@@ -130,7 +152,7 @@ pub struct LimitLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
+pub struct CapacityPlan {
     pub traffic: Traffic,
     pub measured: Measured,
     pub costs: Vec<CostLine>,
@@ -143,7 +165,37 @@ pub struct Plan {
 }
 
 /// Works out the plan.
-pub fn plan(traffic: &Traffic, measured: &Measured, prices: &Prices, limits: &Limits) -> Plan {
+pub fn estimate(
+    traffic: &Traffic,
+    measured: &Measured,
+    prices: &Prices,
+    quotas: &Quotas,
+) -> CapacityPlan {
+    let costs = monthly_costs(traffic, measured, prices);
+    let total = costs.iter().map(|c| c.usd_per_month).sum();
+    let lines = limit_lines(traffic, measured, quotas);
+    let binding = lines
+        .iter()
+        .min_by(|a, b| {
+            a.binds_at_visits_per_second
+                .total_cmp(&b.binds_at_visits_per_second)
+        })
+        .map(|l| l.limit.clone())
+        .unwrap_or_default();
+    let warnings = warnings(traffic, quotas, &lines);
+    CapacityPlan {
+        traffic: *traffic,
+        measured: *measured,
+        costs,
+        total_usd_per_month: total,
+        limits: lines,
+        binding_limit: binding,
+        warnings,
+    }
+}
+
+/// The bill by service.
+fn monthly_costs(traffic: &Traffic, measured: &Measured, prices: &Prices) -> Vec<CostLine> {
     let visits = traffic.visits_per_month;
     let millions = visits / 1e6;
     let billed_ms = (measured.lambda_duration_ms / prices.lambda_billing_granularity_ms).ceil()
@@ -158,7 +210,7 @@ pub fn plan(traffic: &Traffic, measured: &Measured, prices: &Prices, limits: &Li
         ApiKind::Rest => (prices.rest_api_per_million, "REST API"),
     };
     let transfer_gb = visits * measured.response_bytes / 1e9;
-    let costs = vec![
+    vec![
         CostLine {
             service: format!("API Gateway ({api_name})"),
             usd_per_month: millions * api_price,
@@ -196,60 +248,52 @@ pub fn plan(traffic: &Traffic, measured: &Measured, prices: &Prices, limits: &Li
                 measured.response_bytes, prices.data_transfer_out_per_gb
             ),
         },
-    ];
-    let total = costs.iter().map(|c| c.usd_per_month).sum();
+    ]
+}
 
+fn limit_line(kind: LimitKind, capacity: f64, needed_at_peak: f64, binds_at: f64) -> LimitLine {
+    LimitLine {
+        kind,
+        limit: kind.label().to_owned(),
+        capacity,
+        needed_at_peak,
+        headroom: ratio(capacity, needed_at_peak),
+        binds_at_visits_per_second: binds_at,
+    }
+}
+
+/// Each limit: its capacity, what the peak needs, where it binds.
+fn limit_lines(traffic: &Traffic, measured: &Measured, quotas: &Quotas) -> Vec<LimitLine> {
     let peak = traffic.peak_visits_per_second;
     let concurrency_per_rps = measured.lambda_duration_ms / 1000.0;
+    let item = quotas.dynamodb_partition_writes_per_second;
+    let concurrency = quotas.lambda_account_concurrency;
     let mut lines = vec![
-        LimitLine {
-            limit: "DynamoDB writes/s to one item (one partition)".into(),
-            capacity: limits.dynamodb_partition_writes_per_second,
-            needed_at_peak: peak,
-            headroom: ratio(limits.dynamodb_partition_writes_per_second, peak),
-            binds_at_visits_per_second: limits.dynamodb_partition_writes_per_second,
-        },
-        LimitLine {
-            limit: "Lambda concurrent executions (account)".into(),
-            capacity: limits.lambda_account_concurrency,
-            needed_at_peak: peak * concurrency_per_rps,
-            headroom: ratio(
-                limits.lambda_account_concurrency,
-                peak * concurrency_per_rps,
-            ),
-            binds_at_visits_per_second: ratio(
-                limits.lambda_account_concurrency,
-                concurrency_per_rps,
-            ),
-        },
-        LimitLine {
-            limit: "API Gateway requests/s (account)".into(),
-            capacity: limits.api_gateway_account_rps,
-            needed_at_peak: peak,
-            headroom: ratio(limits.api_gateway_account_rps, peak),
-            binds_at_visits_per_second: limits.api_gateway_account_rps,
-        },
+        limit_line(LimitKind::DynamoDbItemWrites, item, peak, item),
+        limit_line(
+            LimitKind::LambdaConcurrency,
+            concurrency,
+            peak * concurrency_per_rps,
+            ratio(concurrency, concurrency_per_rps),
+        ),
+        limit_line(
+            LimitKind::ApiGatewayAccountRate,
+            quotas.api_gateway_account_rps,
+            peak,
+            quotas.api_gateway_account_rps,
+        ),
     ];
     if let Some(cap) = measured.stage_capacity_rps {
-        lines.push(LimitLine {
-            limit: "measured stage capacity (this run)".into(),
-            capacity: cap,
-            needed_at_peak: peak,
-            headroom: ratio(cap, peak),
-            binds_at_visits_per_second: cap,
-        });
+        lines.push(limit_line(LimitKind::MeasuredStageCapacity, cap, peak, cap));
     }
-    let binding = lines
-        .iter()
-        .min_by(|a, b| {
-            a.binds_at_visits_per_second
-                .total_cmp(&b.binds_at_visits_per_second)
-        })
-        .map(|l| l.limit.clone())
-        .unwrap_or_default();
+    lines
+}
 
+/// Plain advice where the peak does not fit.
+fn warnings(traffic: &Traffic, quotas: &Quotas, lines: &[LimitLine]) -> Vec<String> {
+    let peak = traffic.peak_visits_per_second;
     let mut warnings = Vec::new();
-    let item_limit = limits.dynamodb_partition_writes_per_second;
+    let item_limit = quotas.dynamodb_partition_writes_per_second;
     if peak > item_limit {
         let shards = (peak / item_limit).ceil() as u64 * 2;
         warnings.push(format!(
@@ -263,23 +307,15 @@ pub fn plan(traffic: &Traffic, measured: &Measured, prices: &Prices, limits: &Li
             shards - 1
         ));
     }
-    for l in &lines {
-        if l.headroom < 1.0 && !l.limit.starts_with("DynamoDB") {
+    for l in lines {
+        if l.headroom < 1.0 && l.kind != LimitKind::DynamoDbItemWrites {
             warnings.push(format!(
                 "The peak needs {:.1} of \"{}\" but only {:.1} is available: raise the limit or expect throttling.",
                 l.needed_at_peak, l.limit, l.capacity
             ));
         }
     }
-    Plan {
-        traffic: *traffic,
-        measured: *measured,
-        costs,
-        total_usd_per_month: total,
-        limits: lines,
-        binding_limit: binding,
-        warnings,
-    }
+    warnings
 }
 
 fn ratio(capacity: f64, needed: f64) -> f64 {
@@ -312,7 +348,11 @@ mod tests {
         }
     }
 
-    fn cost(p: &Plan, prefix: &str) -> f64 {
+    fn row(p: &CapacityPlan, kind: LimitKind) -> &LimitLine {
+        p.limits.iter().find(|l| l.kind == kind).expect("limit row")
+    }
+
+    fn cost(p: &CapacityPlan, prefix: &str) -> f64 {
         p.costs
             .iter()
             .find(|c| c.service.starts_with(prefix))
@@ -330,11 +370,11 @@ mod tests {
     /// - Total: $18.743334
     #[test]
     fn ten_million_visits_cost_what_the_hand_worked_example_says() {
-        let p = plan(
+        let p = estimate(
             &traffic(10e6, 20.0),
             &measured(),
             &Prices::default(),
-            &Limits::default(),
+            &Quotas::default(),
         );
         assert!((cost(&p, "API Gateway") - 10.0).abs() < 1e-9);
         assert!((cost(&p, "Lambda requests") - 2.0).abs() < 1e-9);
@@ -359,7 +399,7 @@ mod tests {
             lambda_duration_ms: 20.0,
             ..measured()
         };
-        let p = plan(&t, &m, &Prices::default(), &Limits::default());
+        let p = estimate(&t, &m, &Prices::default(), &Quotas::default());
         assert!((cost(&p, "API Gateway") - 3.5).abs() < 1e-9);
         assert!((cost(&p, "Lambda duration") - 0.166_667).abs() < 1e-6);
     }
@@ -369,31 +409,31 @@ mod tests {
     /// binds at 1,000/s, API Gateway at 10,000/s. The item binds first.
     #[test]
     fn the_single_item_write_limit_binds_first_for_a_fast_lambda() {
-        let p = plan(
+        let p = estimate(
             &traffic(10e6, 20.0),
             &measured(),
             &Prices::default(),
-            &Limits::default(),
+            &Quotas::default(),
         );
         assert!(
             p.binding_limit.starts_with("DynamoDB writes/s to one item"),
             "{}",
             p.binding_limit
         );
-        let lambda = &p.limits[1];
+        let lambda = row(&p, LimitKind::LambdaConcurrency);
         assert!((lambda.needed_at_peak - 0.148).abs() < 1e-9);
         assert!((lambda.binds_at_visits_per_second - 135_135.135).abs() < 0.01);
-        assert!((p.limits[0].headroom - 50.0).abs() < 1e-9);
+        assert!((row(&p, LimitKind::DynamoDbItemWrites).headroom - 50.0).abs() < 1e-9);
         assert!(p.warnings.is_empty());
     }
 
     #[test]
     fn a_peak_above_one_items_limit_is_said_plainly_with_sharding() {
-        let p = plan(
+        let p = estimate(
             &traffic(10e6, 1500.0),
             &measured(),
             &Prices::default(),
-            &Limits::default(),
+            &Quotas::default(),
         );
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("above one DynamoDB item's write limit"));
@@ -407,22 +447,22 @@ mod tests {
             stage_capacity_rps: Some(300.0),
             ..measured()
         };
-        let p = plan(
+        let p = estimate(
             &traffic(1e6, 10.0),
             &m,
             &Prices::default(),
-            &Limits::default(),
+            &Quotas::default(),
         );
         assert_eq!(p.binding_limit, "measured stage capacity (this run)");
-        let low = Limits {
+        let low = Quotas {
             lambda_account_concurrency: 1.0,
-            ..Limits::default()
+            ..Quotas::default()
         };
         let m = Measured {
             lambda_duration_ms: 100.0,
             ..measured()
         };
-        let p = plan(&traffic(1e6, 50.0), &m, &Prices::default(), &low);
+        let p = estimate(&traffic(1e6, 50.0), &m, &Prices::default(), &low);
         assert!(p.binding_limit.starts_with("Lambda"), "{}", p.binding_limit);
         assert!(p.warnings.iter().any(|w| w.contains("Lambda concurrent")));
     }
@@ -435,6 +475,6 @@ mod tests {
             p.rest_api_per_million,
             Prices::default().rest_api_per_million
         );
-        assert!(serde_json::from_str::<Limits>(r#"{"typo": 1}"#).is_err());
+        assert!(serde_json::from_str::<Quotas>(r#"{"typo": 1}"#).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Display;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::stats::{Second, StepStats};
+use crate::analysis::stats::{Second, StepStats};
 
 const SIZE: (u32, u32) = (760, 320);
 

@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use crate::cost::{self, ApiKind, Arch, Limits, Measured, Plan, Prices, Traffic};
-use crate::summary::Summary;
+use crate::analysis::cost::{self, ApiKind, Arch, CapacityPlan, Measured, Prices, Quotas, Traffic};
+use crate::analysis::summary::{Summary, files};
 
 /// Response headers API Gateway sends besides the body (an estimate; the
 /// harness measures only the body).
@@ -24,10 +24,10 @@ pub struct PlanArgs {
     /// Peak visits a second.
     #[arg(long, value_name = "N")]
     pub peak_per_second: f64,
-    #[arg(long, value_enum, default_value_t = ApiKind::Http)]
-    pub api: ApiKind,
-    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
-    pub arch: Arch,
+    #[arg(long, value_enum, default_value_t = ApiArg::Http)]
+    pub api: ApiArg,
+    #[arg(long, value_enum, default_value_t = ArchArg::Arm64)]
+    pub arch: ArchArg,
     /// Lambda memory (infra/template.yaml deploys 128).
     #[arg(long, value_name = "MB", default_value_t = 128.0)]
     pub memory_mb: f64,
@@ -35,10 +35,10 @@ pub struct PlanArgs {
     /// requests (of the knee step, for a stepped run).
     #[arg(long, value_name = "MS")]
     pub lambda_ms: Option<f64>,
-    /// JSON file overriding some prices (fields as `--print-defaults` shows).
+    /// JSON file overriding some prices (field names as in README, "Capacity planning").
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
-    /// JSON file overriding some limits.
+    /// JSON file overriding some quotas (limits), likewise.
     #[arg(long, value_name = "FILE")]
     pub limits: Option<PathBuf>,
     /// Print the plan as JSON.
@@ -46,9 +46,44 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
+/// `--api`, as the cost model's [`ApiKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    /// API Gateway HTTP API (what infra/template.yaml deploys).
+    Http,
+    /// API Gateway REST API.
+    Rest,
+}
+
+/// `--arch`, as the cost model's [`Arch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+impl From<ApiArg> for ApiKind {
+    fn from(a: ApiArg) -> Self {
+        match a {
+            ApiArg::Http => ApiKind::Http,
+            ApiArg::Rest => ApiKind::Rest,
+        }
+    }
+}
+
+impl From<ArchArg> for Arch {
+    fn from(a: ArchArg) -> Self {
+        match a {
+            ArchArg::Arm64 => Arch::Arm64,
+            ArchArg::X86_64 => Arch::X86_64,
+        }
+    }
+}
+
 pub fn load_summary(path: &std::path::Path) -> anyhow::Result<Summary> {
     let file = if path.is_dir() {
-        path.join("summary.json")
+        path.join(files::SUMMARY)
     } else {
         path.to_owned()
     };
@@ -68,7 +103,7 @@ fn load<T: serde::de::DeserializeOwned + Default>(file: &Option<PathBuf>) -> any
     }
 }
 
-pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(Plan, Summary)> {
+pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(CapacityPlan, Summary)> {
     if !(args.visits_per_month >= 0.0 && args.peak_per_second >= 0.0 && args.memory_mb > 0.0) {
         return Err(crate::UsageError(
             "--visits-per-month and --peak-per-second must be ≥ 0, --memory-mb > 0".into(),
@@ -77,7 +112,7 @@ pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(Plan, Summary)> {
     }
     let summary = load_summary(&args.run)?;
     let prices: Prices = load(&args.prices)?;
-    let limits: Limits = load(&args.limits)?;
+    let quotas: Quotas = load(&args.limits)?;
     let stage_capacity = match summary.knee {
         Some(k) => summary.steps.get(k).map(|s| s.achieved_rps),
         None if summary.steps.is_empty() => Some(summary.throughput_rps),
@@ -99,14 +134,17 @@ pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(Plan, Summary)> {
     let traffic = Traffic {
         visits_per_month: args.visits_per_month,
         peak_visits_per_second: args.peak_per_second,
-        api: args.api,
-        arch: args.arch,
+        api: args.api.into(),
+        arch: args.arch.into(),
         lambda_memory_mb: args.memory_mb,
     };
-    Ok((cost::plan(&traffic, &measured, &prices, &limits), summary))
+    Ok((
+        cost::estimate(&traffic, &measured, &prices, &quotas),
+        summary,
+    ))
 }
 
-pub fn text(p: &Plan, s: &Summary) -> String {
+pub fn text(p: &CapacityPlan, s: &Summary) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,

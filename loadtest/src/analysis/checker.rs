@@ -12,8 +12,8 @@
 //! 4. **range**: every ok count lies in `(initial, final]`.
 //!
 //! ```
-//! use loadtest::checker::{History, check};
-//! use loadtest::observation::Observation;
+//! use loadtest::analysis::checker::{History, check};
+//! use loadtest::analysis::observation::Observation;
 //! let ops = [Observation::ok(0, 10, 1), Observation::ok(20, 30, 2)];
 //! let verdict = check(&History::new(0, 2, &ops));
 //! assert!(verdict.passed());
@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::observation::{Observation, Outcome};
+use super::observation::{Observation, Outcome};
 
 /// At most this many counter-examples are kept per check.
 pub const MAX_EXAMPLES: usize = 10;

@@ -5,7 +5,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::observation::{Observation, Outcome};
+use super::observation::{Observation, Outcome};
 
 /// Histograms hold microseconds, 1 µs to 1 hour, 3 significant figures.
 pub const HIST_MAX_US: u64 = 3_600_000_000;

@@ -1,0 +1,19 @@
+//! The pure core: what a run's observations mean. No I/O here (no
+//! `std::fs`, no network, no clock, no `tokio`, `reqwest` or `clap`): every
+//! function takes data and returns data, so each is tested alone and a
+//! merge of several nodes reuses them unchanged. A test enforces it.
+//!
+//! - [`observation`]: one request (start, end, outcome, count) and its
+//!   29-byte record;
+//! - [`checker`]: the atomicity verdict;
+//! - [`stats`]: HDR latencies, per-second and per-step figures, the knee;
+//! - [`analyse`]: observations and run evidence → [`summary::Summary`];
+//! - [`summary`]: what `summary.json` holds;
+//! - [`cost`]: the cost and quota model behind `loadtest plan`.
+
+pub mod analyse;
+pub mod checker;
+pub mod cost;
+pub mod observation;
+pub mod stats;
+pub mod summary;

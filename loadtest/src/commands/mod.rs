@@ -1,0 +1,7 @@
+//! The commands: a load run (the default), `merge`, `plan`, and the command
+//! line they share.
+
+pub mod cli;
+pub mod merge;
+pub mod plan;
+pub mod run;

@@ -1,0 +1,321 @@
+//! The default command, one load run: open the target, read the count,
+//! let goose hammer `POST /visits` while every response is recorded, read
+//! the count again, judge, and write the run directory. Returns the
+//! summary; printing it is the caller's.
+
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::prelude::*;
+
+use super::cli::{HarnessArgs, RunArgs};
+use crate::UsageError;
+use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
+use crate::analysis::observation::Observation;
+use crate::analysis::stats::StepWindow;
+use crate::analysis::summary::{RunFacts, Summary};
+use crate::load::schedule::{step_schedule, test_plan_peak};
+use crate::load::target::{Target, read_count, validate_host, visits_url};
+use crate::load::users::{RunState, UserRules, visit_transaction};
+use crate::load::{cpu, status};
+use crate::output::run_dir;
+
+/// Users when neither -u nor a test plan says.
+pub const DEFAULT_USERS: usize = 32;
+/// Seconds when neither -t nor a test plan says: a short run.
+pub const DEFAULT_RUN_SECS: usize = 10;
+
+/// How the users are scheduled: goose's own options, or `--steps`.
+struct Workload {
+    /// The goose test plan `--steps` makes, if any.
+    step_plan: Option<String>,
+    /// The windows in which steps are measured.
+    windows: Vec<StepWindow>,
+    /// A user plan the user gave goose (`--test-plan`).
+    user_plan: Option<usize>,
+    peak_users: usize,
+}
+
+impl Workload {
+    fn of(harness: &HarnessArgs, goose: &GooseConfiguration) -> Self {
+        let user_plan = goose_test_plan_peak(goose);
+        if harness.steps.is_empty() {
+            let peak_users = user_plan.or(goose.users).unwrap_or(DEFAULT_USERS);
+            return Self {
+                step_plan: None,
+                windows: vec![],
+                user_plan,
+                peak_users,
+            };
+        }
+        let (plan, windows) = step_schedule(&harness.steps, harness.step_secs, harness.warmup_secs);
+        Self {
+            step_plan: Some(plan),
+            windows,
+            user_plan,
+            peak_users: harness.steps.iter().copied().max().unwrap_or(1),
+        }
+    }
+}
+
+/// The peak users of goose's `--test-plan`, if one was given (the field is
+/// private to goose; its serialized form is not).
+fn goose_test_plan_peak(goose: &GooseConfiguration) -> Option<usize> {
+    let v = serde_json::to_value(goose).ok()?;
+    test_plan_peak(&v["test_plan"])
+}
+
+/// What goose's run left: its result, the wall time and the CPU it used.
+struct Execution {
+    goose_error: Option<String>,
+    wall: Duration,
+    cpu: Option<Duration>,
+    started_at_unix_ns: u64,
+}
+
+/// Runs the load test; returns the summary (written to the run directory).
+pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
+    let RunArgs { harness, mut goose } = args;
+    validate(&harness, &goose)?;
+    let run_id = harness.run_id.clone().unwrap_or_else(new_run_id);
+    let (path, outside_traffic) = counter_key(&harness, &run_id);
+
+    let target = Target::open(goose.host.as_deref(), &harness.path_prefix).await?;
+    goose.host = Some(target.host.clone());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let initial = read_count(&http, &target.host, &path)
+        .await
+        .context("reading the count before the run")?;
+    status(&format!(
+        "Target {}, counter {path} (count {initial} before the run)",
+        target.host
+    ));
+
+    let workload = Workload::of(&harness, &goose);
+    let node = harness.node_id.map_or(0, NonZeroU16::get);
+    let state = Arc::new(RunState::new(
+        visits_url(&target.host, &path),
+        path.clone(),
+        node,
+        &UserRules {
+            abort_error_rate: harness.abort_error_rate,
+            abort_min_requests: harness.abort_min_requests,
+            max_requests: harness.max_requests,
+            user_interval: harness.user_rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+        },
+    ));
+    let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let attack = build_attack(goose, &workload, state.clone(), &dir)?;
+    let execution = execute_bounded(attack, &state, harness.max_duration).await;
+
+    let final_count = read_count(&http, &target.host, &path)
+        .await
+        .context("reading the count after the run")?;
+    let local_stage = target.is_local_stage();
+    let host = target.host.clone();
+    drop(target);
+
+    let state = Arc::into_inner(state).context("users still hold the recorder")?;
+    let facts = RunFacts {
+        run_id,
+        nodes: vec![node],
+        host,
+        local_stage,
+        path,
+        outside_traffic,
+        started_at_unix_ns: execution.started_at_unix_ns,
+        users: workload.peak_users,
+    };
+    let thresholds = Thresholds {
+        max_p99_ms: harness.max_p99,
+        max_error_rate: harness.max_error_rate,
+    };
+    let (summary, ops) = judge(
+        state,
+        facts,
+        &harness,
+        &workload,
+        execution,
+        initial,
+        final_count,
+        &thresholds,
+    );
+    run_dir::write_run(&dir, &summary, &ops)?;
+    Ok(summary)
+}
+
+/// The counter this run increments: a real page (`--path`; others visit it
+/// too) or the run's own key.
+fn counter_key(harness: &HarnessArgs, run_id: &str) -> (String, bool) {
+    match &harness.path {
+        Some(p) => (p.clone(), true),
+        None => (
+            format!("{}/{run_id}", harness.path_prefix.trim_end_matches('/')),
+            false,
+        ),
+    }
+}
+
+/// Goose, configured with this harness's defaults and the workload.
+fn build_attack(
+    goose: GooseConfiguration,
+    workload: &Workload,
+    state: Arc<RunState>,
+    dir: &std::path::Path,
+) -> anyhow::Result<Box<GooseAttack>> {
+    let mut attack = GooseAttack::initialize_with_config(goose)?
+        .register_scenario(scenario!("visitor").register_transaction(visit_transaction(state)))
+        .set_default(GooseDefault::NoTelnet, true)?
+        .set_default(GooseDefault::NoPrintMetrics, true)?
+        .set_default(GooseDefault::Timeout, "10")?
+        .set_default(
+            GooseDefault::ReportFile,
+            dir.join(run_dir::GOOSE_REPORT).to_string_lossy().as_ref(),
+        )?;
+    // Goose refuses these beside a test plan, defaults included.
+    if let Some(plan) = &workload.step_plan {
+        attack = attack.set_default(GooseDefault::TestPlan, plan.as_str())?;
+    } else if workload.user_plan.is_none() {
+        let users = workload.peak_users;
+        attack = attack
+            .set_default(GooseDefault::Users, users)?
+            .set_default(GooseDefault::IncreaseRate, users.to_string().as_str())?
+            .set_default(GooseDefault::RunTime, DEFAULT_RUN_SECS)?
+            .set_default(GooseDefault::NoResetMetrics, true)?;
+    }
+    Ok(attack)
+}
+
+/// Runs goose under the hard time bound, whatever goose's own options say.
+async fn execute_bounded(
+    attack: Box<GooseAttack>,
+    state: &Arc<RunState>,
+    max_secs: u64,
+) -> Execution {
+    let finished = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let state = state.clone();
+        let finished = finished.clone();
+        let limit = Duration::from_secs(max_secs);
+        tokio::spawn(async move {
+            let deadline = Instant::now() + limit;
+            while !finished.load(Ordering::Relaxed) {
+                if Instant::now() >= deadline {
+                    state.stop(format!("reached --max-duration {} s", limit.as_secs()));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let started_at_unix_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64
+        - state.clock.elapsed().as_nanos() as u64;
+    let cpu_before = cpu::process_cpu();
+    let wall = Instant::now();
+    let result = attack.execute().await;
+    let wall = wall.elapsed();
+    let cpu = cpu::process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    finished.store(true, Ordering::Relaxed);
+    let _ = watchdog.await;
+    goose::reset_killswitch();
+    Execution {
+        goose_error: result.err().map(|e| format!("goose: {e}")),
+        wall,
+        cpu,
+        started_at_unix_ns,
+    }
+}
+
+/// Everything the run saw → the summary, and the observations it judged.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    state: RunState,
+    run: RunFacts,
+    harness: &HarnessArgs,
+    workload: &Workload,
+    execution: Execution,
+    initial: u64,
+    final_count: u64,
+    thresholds: &Thresholds,
+) -> (Summary, Vec<Observation>) {
+    let mut aborted = state.aborted.get().cloned();
+    if let Some(e) = execution.goose_error {
+        aborted.get_or_insert(e);
+    }
+    let response_bytes_mean = state.response_bytes_mean();
+    let stopped_early = state.stopped.get().cloned();
+    let ops = state.recorder.into_sorted();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu_percent = execution.cpu.map_or(0.0, |c| {
+        100.0 * c.as_secs_f64() / execution.wall.as_secs_f64().max(1e-9)
+    });
+    let evidence = RunEvidence {
+        run,
+        other_nodes_write: harness.node_id.is_some(),
+        initial,
+        final_count,
+        cross_node_skew_ns: 0,
+        response_bytes_mean,
+        cpu_percent,
+        cores,
+        aborted,
+        stopped_early,
+        windows: workload.windows.clone(),
+        per_user_rps: harness.user_rate,
+    };
+    (analyse(evidence, &ops, thresholds), ops)
+}
+
+fn new_run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}-{:04x}", now.as_secs(), rand::random::<u16>())
+}
+
+/// Checks the harness's own options before anything starts.
+fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageError> {
+    if let Some(p) = &h.path {
+        counter_api::validate_path(p).map_err(|e| UsageError(format!("--path {p:?}: {e}")))?;
+    }
+    counter_api::validate_path(&format!("{}/x", h.path_prefix))
+        .map_err(|e| UsageError(format!("--path-prefix {:?}: {e}", h.path_prefix)))?;
+    if let Some(host) = &goose.host {
+        validate_host(host)?;
+    }
+    if let Some(r) = h.user_rate
+        && !(r > 0.0 && r.is_finite())
+    {
+        return Err(UsageError("--user-rate must be a positive number".into()));
+    }
+    if !h.steps.is_empty() {
+        if h.steps.contains(&0) {
+            return Err(UsageError(
+                "--steps: each step needs at least one user".into(),
+            ));
+        }
+        if goose_test_plan_peak(goose).is_some()
+            || goose.users.is_some()
+            || goose.run_time.is_some()
+        {
+            return Err(UsageError(
+                "--steps makes its own test plan: leave out --test-plan, --users and --run-time"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}

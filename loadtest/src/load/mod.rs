@@ -1,0 +1,13 @@
+//! The run's I/O: the target (a `--host` or the local stage), the users
+//! and what they share, their schedules, the recorder, the generator's CPU.
+
+pub mod cpu;
+pub mod recorder;
+pub mod schedule;
+pub mod target;
+pub mod users;
+
+/// A start-up or progress line, on stderr (stdout carries the report).
+pub fn status(line: &str) {
+    eprintln!("{line}");
+}

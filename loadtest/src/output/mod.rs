@@ -1,0 +1,12 @@
+//! What a run leaves behind: the run directory, the terminal text, the
+//! HTML report and its charts.
+
+pub mod html;
+pub mod plot;
+pub mod run_dir;
+pub mod text;
+
+/// Prints the terminal report of a run written to `dir`.
+pub fn print(s: &crate::analysis::summary::Summary, dir: &std::path::Path) {
+    print!("{}", text::text(s, dir));
+}
