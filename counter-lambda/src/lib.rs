@@ -36,7 +36,8 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
-        let store = CounterStore::new(client, config.table_name.clone());
+        let store = CounterStore::new(client, config.table_name.clone())
+            .with_budget(config.timeouts.operation);
         Self { config, store }
     }
 

@@ -100,6 +100,9 @@ pub fn timeout_config(t: StoreTimeouts) -> TimeoutConfig {
 pub struct CounterStore {
     client: Client,
     table: String,
+    /// The whole write, throttle retries and their waits included, ends
+    /// within this (the configured operation timeout).
+    budget: Duration,
 }
 
 impl CounterStore {
@@ -107,17 +110,40 @@ impl CounterStore {
         Self {
             client,
             table: table.into(),
+            budget: StoreTimeouts::default().operation,
         }
     }
 
-    /// Adds one to the counter of `path` and returns the new value.
+    /// Bounds a whole write, retries included, by `budget`.
+    pub fn with_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Adds one to the counter of `path` and returns the new value, within
+    /// the budget: a retry whose wait would pass it is not made (the write
+    /// was throttled, so nothing was written), and an attempt still running
+    /// at the deadline is abandoned as unavailable (it may have landed).
     pub async fn increment(&self, path: &str) -> Result<u64, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.budget;
         let mut attempt = 0;
         loop {
-            match self.increment_once(path).await {
+            let result = match tokio::time::timeout_at(deadline, self.increment_once(path)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "the write's time budget ran out".to_owned(),
+                    ));
+                }
+            };
+            match result {
                 Err(StoreError::Throttled) if attempt < THROTTLE_RETRIES => {
                     attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
+                    let wait = backoff(attempt);
+                    if tokio::time::Instant::now() + wait >= deadline {
+                        return Err(StoreError::Throttled);
+                    }
+                    tokio::time::sleep(wait).await;
                 }
                 other => return other,
             }
@@ -176,7 +202,7 @@ fn count_of(
     }
 }
 
-/// 25 ms, 50 ms, ... with up to 50% jitter from the clock's low bits (no
+/// 50 ms before the first retry, 100 ms before the second, with up to 50% jitter from the clock's low bits (no
 /// random-number crate in the Lambda for this).
 fn backoff(attempt: u32) -> Duration {
     let base = 25u64 << attempt.min(6);

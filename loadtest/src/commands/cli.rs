@@ -123,9 +123,10 @@ pub struct MergeArgs {
     pub max_error_rate: f64,
 }
 
-/// `target/loadtest` of this workspace.
+/// `loadtest-runs` in the current directory: a run writes where it is
+/// started, never into the tree the binary was built in.
 pub fn default_out_dir() -> PathBuf {
-    local_stage::target_dir().join("loadtest")
+    PathBuf::from("loadtest-runs")
 }
 
 fn fraction(s: &str) -> Result<f64, String> {

@@ -3,6 +3,7 @@
 //! and three generator nodes merged.
 
 mod helpers;
+mod installed;
 mod nodes;
 mod racy_counter;
 mod runs;
