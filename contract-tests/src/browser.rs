@@ -2,8 +2,8 @@
 //! (chromiumoxide): installed by the project if missing, started with a
 //! fresh profile, with uncaught exceptions and console output collected.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use chromiumoxide::browser::{Browser as Cdp, BrowserConfig};
@@ -13,6 +13,8 @@ use chromiumoxide::cdp::js_protocol::runtime::{
 };
 use chromiumoxide::page::{Page, ScreenshotParams};
 use futures::StreamExt;
+
+use crate::install::{InstallOnce, existing, run_shell};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
@@ -24,19 +26,31 @@ pub enum BrowserError {
     Other(String),
 }
 
+/// Where Debian puts Chromium.
+const CHROMIUM_PATHS: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromium-browser"];
+
+/// Installs Debian's Chromium. `DPkg::Lock::Timeout` makes apt wait for a
+/// dpkg lock held by anything else on the machine instead of failing at once.
+pub const APT_INSTALL_CHROMIUM: &str = "apt-get -o DPkg::Lock::Timeout=120 update -qq \
+     && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 install -y -qq chromium >/dev/null";
+
+/// The one Chromium install of this process (and, through its lock file,
+/// of every test process on the machine).
+static CHROMIUM: LazyLock<InstallOnce> =
+    LazyLock::new(|| InstallOnce::in_temp_dir("chromium", "contract-tests-chromium-install.lock"));
+
+fn find_chromium() -> Option<PathBuf> {
+    CHROMIUM_PATHS.iter().find_map(|p| existing(Path::new(p)))
+}
+
 /// The Chromium executable: `$CHROMIUM`, or Debian's `chromium`, installed
-/// with apt-get the first time when running as root.
+/// with apt-get the first time when running as root, once however many
+/// tests ask at the same time (see [`crate::install`]).
 pub fn ensure_chromium() -> Result<PathBuf, BrowserError> {
     if let Some(path) = std::env::var_os("CHROMIUM") {
         return Ok(PathBuf::from(path));
     }
-    let find = || {
-        ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    };
-    if let Some(p) = find() {
+    if let Some(p) = find_chromium() {
         return Ok(p);
     }
     let root = std::process::Command::new("id")
@@ -48,18 +62,12 @@ pub fn ensure_chromium() -> Result<PathBuf, BrowserError> {
             "run `sudo apt-get install chromium` (or set CHROMIUM to a Chromium binary)".into(),
         ));
     }
-    eprintln!("Installing Debian's chromium for the browser tests (apt-get) ...");
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null")
-        .status()
-        .map_err(|e| BrowserError::NotInstalled(e.to_string()))?;
-    if !status.success() {
-        return Err(BrowserError::NotInstalled(format!(
-            "apt-get exited with {status}"
-        )));
-    }
-    find().ok_or_else(|| BrowserError::NotInstalled("apt-get installed no chromium binary".into()))
+    CHROMIUM
+        .get_or_install(find_chromium, || {
+            eprintln!("Installing Debian's chromium for the browser tests (apt-get, once) ...");
+            run_shell(APT_INSTALL_CHROMIUM)
+        })
+        .map_err(|e| BrowserError::NotInstalled(e.to_string()))
 }
 
 /// A headless Chromium with a fresh profile; closed on drop.
@@ -125,14 +133,9 @@ impl Browser {
         })
     }
 
-    /// Opens `url` and waits (polling, bounded by `within`) until the
-    /// counter's text satisfies `done`.
-    pub async fn visit(
-        &self,
-        url: &str,
-        done: impl Fn(&str) -> bool,
-        within: Duration,
-    ) -> Result<Visit, BrowserError> {
+    /// Opens `url` and returns at once, collecting the page's uncaught
+    /// exceptions and console output from here on.
+    pub async fn open(&self, url: &str) -> Result<OpenPage, BrowserError> {
         let page = self.cdp.new_page("about:blank").await?;
         page.execute(RuntimeEnable::default()).await?;
         page.execute(LogEnable::default()).await?;
@@ -173,21 +176,56 @@ impl Browser {
             });
         }
         page.goto(url).await?;
+        Ok(OpenPage {
+            page,
+            exceptions,
+            console,
+        })
+    }
+
+    /// Opens `url` and waits (polling, bounded by `within`) until the
+    /// counter's text satisfies `done`.
+    pub async fn visit(
+        &self,
+        url: &str,
+        done: impl Fn(&str) -> bool,
+        within: Duration,
+    ) -> Result<Visit, BrowserError> {
+        let open = self.open(url).await?;
         let deadline = Instant::now() + within;
         let mut text = String::new();
         while Instant::now() < deadline {
-            text = counter_text(&page).await.unwrap_or_default();
+            text = counter_text(&open.page).await.unwrap_or_default();
             if done(&text) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Ok(Visit {
-            page,
             text,
-            exceptions: lock(&exceptions).clone(),
-            console: lock(&console).clone(),
+            exceptions: open.exceptions(),
+            console: open.console(),
+            page: open.page,
         })
+    }
+}
+
+/// A page being watched: what it has thrown and logged so far.
+pub struct OpenPage {
+    pub page: Page,
+    exceptions: Arc<Mutex<Vec<String>>>,
+    console: Arc<Mutex<Vec<String>>>,
+}
+
+impl OpenPage {
+    /// Uncaught exceptions so far.
+    pub fn exceptions(&self) -> Vec<String> {
+        lock(&self.exceptions).clone()
+    }
+
+    /// Console calls and browser log entries so far.
+    pub fn console(&self) -> Vec<String> {
+        lock(&self.console).clone()
     }
 }
 
@@ -204,6 +242,17 @@ pub async fn counter_text(page: &Page) -> Result<String, BrowserError> {
         .map_err(|e| BrowserError::Other(e.to_string()))?
         .trim()
         .to_owned())
+}
+
+/// Whether the counter line still says it is waiting (`aria-busy="true"`,
+/// which the script sets to false when it settles).
+pub async fn counter_busy(page: &Page) -> Result<bool, BrowserError> {
+    page.evaluate(
+        "document.getElementById('visitor-count-line')?.getAttribute('aria-busy') === 'true'",
+    )
+    .await?
+    .into_value::<bool>()
+    .map_err(|e| BrowserError::Other(e.to_string()))
 }
 
 /// The whole visitor-count line as a visitor reads it ("Visitor #: 42").

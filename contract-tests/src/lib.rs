@@ -8,6 +8,7 @@
 
 pub mod browser;
 pub mod contract;
+pub mod install;
 pub mod provider;
 pub mod site;
 

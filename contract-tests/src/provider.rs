@@ -8,9 +8,21 @@ use std::fmt;
 use reqwest::Method;
 use serde_json::Value;
 
-use counter_api::encode_component as encode;
-
 use crate::contract::{Contract, Operation};
+
+/// What [`encode`] leaves as itself: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encodes a query value with the `percent-encoding` crate, not the
+/// server's own encoder, so a bug there cannot hide here (it also encodes
+/// `/`, which the server's encoder leaves as is).
+pub fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string()
+}
 
 /// Where and how to check.
 #[derive(Debug, Clone)]
@@ -182,7 +194,9 @@ pub async fn verify(contract: &Contract, target: &Target) -> Report {
     let http = reqwest::Client::new();
     let base = target.base.trim_end_matches('/');
     let origin = target.allowed_origin.as_deref();
-    let page = format!("/__contract/{}/page", target.run_id);
+    // Spaces, `+`, `&`, `%` and non-ASCII: the path survives encoding by a
+    // client and decoding by the server only if both follow the contract.
+    let page = format!("/__contract/{}/pâge 1+1&%", target.run_id);
     let visits = |path: &str| format!("{base}/visits?path={}", encode(path));
 
     // POST twice, GET: counts 1, 2, then 2 again.
@@ -341,4 +355,18 @@ pub async fn verify(contract: &Contract, target: &Target) -> Report {
         Err(e) => report.problem("rejected requests count nothing", e),
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_leaves_only_unreserved_characters() {
+        assert_eq!(
+            encode("/pâge 1+1&%?=#"),
+            "%2Fp%C3%A2ge%201%2B1%26%25%3F%3D%23"
+        );
+        assert_eq!(encode("a-b_c.d~e"), "a-b_c.d~e");
+    }
 }

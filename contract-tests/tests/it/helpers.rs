@@ -51,6 +51,14 @@ pub struct Scene {
 }
 
 pub async fn scene(response: impl FnOnce(&str) -> ResponseTemplate) -> Scene {
+    scene_with_timeout(TIMEOUT_MS, response).await
+}
+
+/// A scene whose script gives up after `timeout_ms`.
+pub async fn scene_with_timeout(
+    timeout_ms: u64,
+    response: impl FnOnce(&str) -> ResponseTemplate,
+) -> Scene {
     let api = MockServer::start().await;
     let listener = SiteListener::bind().await.expect("bind site");
     Mock::given(method("POST"))
@@ -58,7 +66,7 @@ pub async fn scene(response: impl FnOnce(&str) -> ResponseTemplate) -> Scene {
         .respond_with(response(&listener.origin))
         .mount(&api)
         .await;
-    let site = listener.serve(&api.uri(), TIMEOUT_MS);
+    let site = listener.serve(&api.uri(), timeout_ms);
     let browser = Browser::launch().await.expect("headless Chromium starts");
     Scene { api, site, browser }
 }

@@ -1,12 +1,12 @@
 //! The site's real script in headless Chromium, for each response the
 //! contract documents, against wiremock playing the API.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use contract_tests::browser::counter_line;
+use contract_tests::browser::{counter_busy, counter_line, counter_text};
 use wiremock::ResponseTemplate;
 
-use crate::helpers::{FALLBACK, PLACEHOLDER, TIMEOUT_MS, from_contract, scene};
+use crate::helpers::{FALLBACK, PLACEHOLDER, from_contract, scene, scene_with_timeout};
 
 #[tokio::test]
 async fn a_200_shows_the_count_from_one_contracted_request() {
@@ -76,28 +76,65 @@ async fn a_404_shows_the_fallback() {
     assert!(visit.exceptions.is_empty(), "{:?}", visit.exceptions);
 }
 
+/// While the request is pending the page shows the placeholder and says it
+/// is busy; at the timeout it shows the fallback; and the reply that comes
+/// later does not overwrite it.
 #[tokio::test]
 async fn a_slow_api_shows_the_placeholder_then_the_fallback_after_the_timeout() {
-    let s = scene(|origin| {
-        from_contract(200, "counted", Some(origin))
-            .set_delay(Duration::from_millis(TIMEOUT_MS + 3000))
+    // Generous timings: the checks in between must fit on a busy machine.
+    let timeout = Duration::from_millis(3000);
+    let late_by = Duration::from_millis(2000);
+    let delay = timeout + late_by;
+    let s = scene_with_timeout(timeout.as_millis() as u64, |origin| {
+        from_contract(200, "counted", Some(origin)).set_delay(delay)
     })
     .await;
-    // While waiting: the placeholder.
-    let early = s
+    let open = s
         .browser
-        .visit(
-            &format!("{}/", s.site.origin()),
-            |t| t == PLACEHOLDER,
-            Duration::from_secs(5),
-        )
+        .open(&format!("{}/", s.site.origin()))
         .await
-        .expect("loads");
-    assert_eq!(early.text, PLACEHOLDER);
-    // After the timeout: the fallback, not the late count.
-    let visit = s.load("/").await;
-    assert_eq!(visit.text, FALLBACK);
-    assert!(visit.exceptions.is_empty(), "{:?}", visit.exceptions);
+        .expect("the page opens");
+
+    // The request is pending: the API has it and has not answered.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s.api.received_requests().await.map_or(0, |r| r.len()) == 0 {
+        assert!(Instant::now() < deadline, "the page never sent its request");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent = Instant::now();
+    assert_eq!(
+        counter_text(&open.page).await.expect("text"),
+        PLACEHOLDER,
+        "while the request is pending"
+    );
+    assert!(
+        counter_busy(&open.page).await.expect("aria-busy"),
+        "the line says it is waiting while the request is pending"
+    );
+
+    // The timeout: the fallback replaces the placeholder.
+    let deadline = sent + timeout + Duration::from_secs(10);
+    let mut text = PLACEHOLDER.to_owned();
+    while text == PLACEHOLDER && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        text = counter_text(&open.page).await.expect("text");
+    }
+    assert_eq!(text, FALLBACK, "after the timeout");
+    assert!(!counter_busy(&open.page).await.expect("aria-busy"));
+
+    // The late reply (sent `delay` after the request arrived) does not
+    // overwrite the fallback: watched until well past its arrival.
+    let past_the_reply = sent + delay + Duration::from_secs(1);
+    while Instant::now() < past_the_reply {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            counter_text(&open.page).await.expect("text"),
+            FALLBACK,
+            "the late reply must not replace the fallback"
+        );
+    }
+    assert!(open.exceptions().is_empty(), "{:?}", open.exceptions());
+    s.assert_one_contract_request("/").await;
 }
 
 #[tokio::test]

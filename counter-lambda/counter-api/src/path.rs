@@ -56,6 +56,52 @@ impl PathError {
     }
 }
 
+/// Every [`PathError`], so tests can compare their codes with the contract
+/// without a hand-written list that a new variant could slip past.
+impl PathError {
+    pub const ALL: [PathError; 9] = [
+        PathError::Missing,
+        PathError::Repeated,
+        PathError::QueryTooLong,
+        PathError::BadEscape,
+        PathError::NotUtf8,
+        PathError::NotAbsolute,
+        PathError::TooLong,
+        PathError::ControlCharacter,
+        PathError::NotAllowed,
+    ];
+
+    /// Where a variant sits in [`PathError::ALL`]. The match names every
+    /// variant, so a new one does not compile until it is given a place
+    /// here; the check below then fails the build until `ALL` holds it there.
+    const fn position(&self) -> usize {
+        match self {
+            PathError::Missing => 0,
+            PathError::Repeated => 1,
+            PathError::QueryTooLong => 2,
+            PathError::BadEscape => 3,
+            PathError::NotUtf8 => 4,
+            PathError::NotAbsolute => 5,
+            PathError::TooLong => 6,
+            PathError::ControlCharacter => 7,
+            PathError::NotAllowed => 8,
+        }
+    }
+}
+
+/// `ALL` and `position` agree: each place holds its own variant, so `ALL`
+/// has each variant once and a variant given a place is in `ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < PathError::ALL.len() {
+        assert!(
+            PathError::ALL[i].position() == i,
+            "PathError::ALL must list each variant at its position()"
+        );
+        i += 1;
+    }
+};
+
 /// Decodes one `application/x-www-form-urlencoded` component strictly:
 /// `+` is a space, `%XY` needs two hex digits, anything else is itself.
 /// Unlike lenient decoders, a broken escape is an error, not passed through.
