@@ -2,16 +2,12 @@
 //! `data-api` (and `data-timeout-ms`) set to the API under test: the same
 //! substitution a deployment makes.
 
-use std::convert::Infallible;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 
 pub fn site_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../site")
@@ -70,22 +66,14 @@ impl SiteListener {
             &timeout_ms.to_string(),
         ));
         let listener = self.listener;
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let index = index.clone();
-                let dir = dir.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let index = index.clone();
-                        let dir = dir.clone();
-                        async move { Ok::<_, Infallible>(file(&dir, &index, req.uri().path())) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let task = tokio::spawn(local_stage::serve(
+            listener,
+            move |req: hyper::Request<local_stage::RequestBody>| {
+                let answer = file(&dir, &index, req.uri().path());
+                async move { answer }
+            },
+            local_stage::ServeOptions::default(),
+        ));
         SiteServer {
             origin: self.origin,
             task,

@@ -1,7 +1,6 @@
 //! [`LocalStage`]: the handler on 127.0.0.1 over HTTP/1.1, with a table in
 //! DynamoDB Local (started here, or one the user names).
 
-use std::convert::Infallible;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -14,12 +13,10 @@ use aws_sdk_dynamodb::types::{
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::task::JoinHandle;
 
 use crate::dynamodb_local::{DynamoDbLocal, LocalError};
+use crate::serve::{RequestBody, ServeOptions, serve};
 use counter_lambda::config::{Config, ConfigError, StoreTimeouts};
 use counter_lambda::store::KEY_ATTRIBUTE;
 use counter_lambda::{App, handler};
@@ -36,6 +33,8 @@ pub struct StageOptions {
     pub dynamodb_endpoint: Option<String>,
     /// Port for the API on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// How long a client may take to send its request (head and body).
+    pub serve: ServeOptions,
 }
 
 impl StageOptions {
@@ -46,6 +45,7 @@ impl StageOptions {
             config,
             dynamodb_endpoint: None,
             port: 0,
+            serve: ServeOptions::default(),
         }
     }
 
@@ -69,6 +69,7 @@ impl StageOptions {
                 .ok()
                 .filter(|e| !e.is_empty()),
             port,
+            serve: ServeOptions::default(),
         })
     }
 }
@@ -108,7 +109,14 @@ impl LocalStage {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let app = Arc::new(App::new(options.config, client.clone()));
-        let server = tokio::spawn(serve(listener, app));
+        let server = tokio::spawn(serve(
+            listener,
+            move |req| {
+                let app = app.clone();
+                async move { answer(&app, req).await }
+            },
+            options.serve,
+        ));
         Ok(Self {
             url,
             dynamodb_endpoint,
@@ -168,34 +176,13 @@ impl Drop for LocalStage {
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(answer(&app, req).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 /// hyper request → lambda_http request → handler → hyper response.
-async fn answer(
-    app: &App,
-    req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+async fn answer(app: &App, req: hyper::Request<RequestBody>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        // Too large or broken: still a request with a body, refused as such.
+        // Too large, broken, or not sent in time: still a request with a
+        // body, refused as such (and hyper does not reuse the connection).
         Err(_) => Bytes::from_static(b"?"),
     };
     let body = if body.is_empty() {

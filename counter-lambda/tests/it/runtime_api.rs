@@ -6,7 +6,6 @@
 //! Set `BOOTSTRAP_BIN` to test another build of it (CI tests the
 //! size-tuned `--profile lambda-release` binary that gets deployed).
 
-use std::convert::Infallible;
 use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -14,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use local_stage::{RequestBody, ServeOptions};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -63,20 +60,14 @@ async fn runtime_api() -> RuntimeApi {
     let pending: Pending = Arc::default();
     let first_poll: Arc<Mutex<Option<Instant>>> = Arc::default();
     let first = first_poll.clone();
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+    let server = tokio::spawn(local_stage::serve(
+        listener,
+        move |req| {
             let (rx, pending, first) = (rx.clone(), pending.clone(), first.clone());
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (rx, pending, first) = (rx.clone(), pending.clone(), first.clone());
-                    async move { Ok::<_, Infallible>(serve(req, rx, pending, first).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+            async move { answer(req, rx, pending, first).await }
+        },
+        ServeOptions::default(),
+    ));
     RuntimeApi {
         addr,
         queue,
@@ -85,8 +76,8 @@ async fn runtime_api() -> RuntimeApi {
     }
 }
 
-async fn serve(
-    req: hyper::Request<hyper::body::Incoming>,
+async fn answer(
+    req: hyper::Request<RequestBody>,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Invocation>>>,
     pending: Pending,
     first_poll: Arc<Mutex<Option<Instant>>>,

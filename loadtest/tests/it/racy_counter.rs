@@ -2,7 +2,6 @@
 //! speaks the contract but increments by reading the item and writing it
 //! back, against DynamoDB Local. Concurrent visits lose updates.
 
-use std::convert::Infallible;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -12,10 +11,7 @@ use bytes_body::Full;
 use counter_lambda::config::StoreTimeouts;
 use http_body_util as bytes_body;
 use hyper::body::Bytes;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use local_stage::{DynamoDbLocal, create_table, local_client};
+use local_stage::{DynamoDbLocal, RequestBody, ServeOptions, create_table, local_client};
 
 pub struct RacyCounter {
     pub url: String,
@@ -49,10 +45,7 @@ async fn read(client: &Client, path: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn answer(
-    client: &Client,
-    req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+async fn answer(client: &Client, req: hyper::Request<RequestBody>) -> hyper::Response<Full<Bytes>> {
     let query = req.uri().query().unwrap_or("");
     let path = counter_lambda::path::path_from_query(Some(query)).unwrap_or_default();
     let mut count = read(client, &path).await;
@@ -85,20 +78,14 @@ pub async fn spawn_racy_counter() -> RacyCounter {
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+    let server = tokio::spawn(local_stage::serve(
+        listener,
+        move |req| {
             let client = client.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let client = client.clone();
-                    async move { Ok::<_, Infallible>(answer(&client, req).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
+            async move { answer(&client, req).await }
+        },
+        ServeOptions::default(),
+    ));
     RacyCounter {
         url,
         _db: db,
