@@ -54,6 +54,13 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
         }),
         Some(cli::Command::Plan(args)) => plan::print_plan(&args).map(|()| true),
     };
+    // An interrupted run exits 128 + the signal, whatever it saw.
+    if let Some(signal) = load::signals::interrupted() {
+        if let Err(e) = &outcome {
+            eprintln!("error: {e:#}");
+        }
+        return ExitCode::from(signal.exit_code());
+    }
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

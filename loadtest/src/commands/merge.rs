@@ -10,7 +10,7 @@ use hdrhistogram::serialization::Deserializer;
 use super::cli::MergeArgs;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::observation::{self, Observation};
-use crate::analysis::stats::new_histogram;
+use crate::analysis::stats::{ServerTiming, new_histogram};
 use crate::analysis::summary::{RunFacts, Summary, files};
 use crate::output::run_dir;
 
@@ -47,7 +47,10 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     let ids = check_one_run(&nodes)?;
     let (ops, base) = one_timeline(&nodes);
     let histogram = added_histograms(&nodes)?;
-    let evidence = evidence(&nodes, ids, base, args.skew_ms);
+    let evidence = RunEvidence {
+        min_ok: args.min_ok,
+        ..evidence(&nodes, ids, base, args.skew_ms)
+    };
     let summary = analyse(
         evidence,
         &ops,
@@ -177,6 +180,7 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
             .max()
             .unwrap_or(0),
         cross_node_skew_ns: (skew_ms * 1e6) as u64,
+        min_ok: crate::analysis::checker::DEFAULT_MIN_OK,
         response_bytes_mean: if requests > 0.0 {
             sum(&|s| s.response_bytes_mean * s.requests.total as f64) / requests
         } else {
@@ -186,7 +190,22 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
         cores: nodes.iter().map(|n| n.summary.generator.cores).sum(),
         aborted: (!aborted.is_empty()).then(|| aborted.join("; ")),
         stopped_early: None,
+        interrupted: nodes
+            .iter()
+            .find_map(|n| n.summary.interrupted_by.clone())
+            .or_else(|| {
+                nodes
+                    .iter()
+                    .any(|n| n.summary.interrupted)
+                    .then(|| "a node's signal".to_owned())
+            }),
         windows: vec![],
         per_user_rps: None,
+        server_timing: ServerTiming::combine(
+            &nodes
+                .iter()
+                .filter_map(|n| n.summary.server_timing)
+                .collect::<Vec<_>>(),
+        ),
     }
 }

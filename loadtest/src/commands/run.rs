@@ -18,10 +18,11 @@ use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::observation::Observation;
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary};
+use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
 use crate::load::target::{Target, read_count, validate_host, visits_url};
 use crate::load::users::{RunState, UserRules, visit_transaction};
-use crate::load::{cpu, status};
+use crate::load::{cpu, signals, status};
 use crate::output::run_dir;
 
 /// Users when neither -u nor a test plan says.
@@ -30,6 +31,7 @@ pub const DEFAULT_USERS: usize = 32;
 pub const DEFAULT_RUN_SECS: usize = 10;
 
 /// How the users are scheduled: goose's own options, or `--steps`.
+#[derive(Clone)]
 struct Workload {
     /// The goose test plan `--steps` makes, if any.
     step_plan: Option<String>,
@@ -38,6 +40,8 @@ struct Workload {
     /// A user plan the user gave goose (`--test-plan`).
     user_plan: Option<usize>,
     peak_users: usize,
+    /// How long the load is meant to last, where the harness knows.
+    planned: Option<Duration>,
 }
 
 impl Workload {
@@ -45,19 +49,46 @@ impl Workload {
         let user_plan = goose_test_plan_peak(goose);
         if harness.steps.is_empty() {
             let peak_users = user_plan.or(goose.users).unwrap_or(DEFAULT_USERS);
+            let run_secs = match &goose.run_time {
+                Some(t) => timespan_secs(t).ok(),
+                None if user_plan.is_none() => Some(DEFAULT_RUN_SECS as u64),
+                None => None,
+            };
             return Self {
                 step_plan: None,
                 windows: vec![],
                 user_plan,
                 peak_users,
+                planned: run_secs.map(Duration::from_secs),
             };
         }
         let (plan, windows) = step_schedule(&harness.steps, harness.step_secs, harness.warmup_secs);
+        let end = windows.last().map_or(0.0, |w| w.to_s + 1.0);
         Self {
             step_plan: Some(plan),
             windows,
             user_plan,
             peak_users: harness.steps.iter().copied().max().unwrap_or(1),
+            planned: Some(Duration::from_secs_f64(end)),
+        }
+    }
+
+    /// What the users are doing `elapsed` into the run, for progress.
+    fn phase(&self, elapsed: Duration) -> String {
+        let t = elapsed.as_secs_f64();
+        if self.windows.is_empty() {
+            return match self.user_plan {
+                Some(peak) => format!("test plan, up to {peak} users"),
+                None => format!("{} users", self.peak_users),
+            };
+        }
+        let n = self.windows.len();
+        match self.windows.iter().position(|w| t < w.to_s) {
+            Some(0) if t < self.windows[0].from_s - 1.0 => {
+                format!("warm-up, {} users", self.windows[0].users)
+            }
+            Some(i) => format!("step {}/{n}, {} users", i + 1, self.windows[i].users),
+            None => "ramping down".to_owned(),
         }
     }
 }
@@ -81,10 +112,19 @@ struct Execution {
 pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let RunArgs { harness, mut goose } = args;
     validate(&harness, &goose)?;
+    validate_goose(&goose)?;
+    signals::install();
+    let quiet = goose.quiet > 0;
     let run_id = harness.run_id.clone().unwrap_or_else(new_run_id);
     let (path, outside_traffic) = counter_key(&harness, &run_id);
 
     let target = Target::open(goose.host.as_deref(), &harness.path_prefix).await?;
+    if let Some(signal) = signals::interrupted() {
+        anyhow::bail!(
+            "{} received before the load started: nothing was sent",
+            signal.name()
+        );
+    }
     goose.host = Some(target.host.clone());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -103,6 +143,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         visits_url(&target.host, &path),
         path.clone(),
         node,
+        initial,
         &UserRules {
             abort_error_rate: harness.abort_error_rate,
             abort_min_requests: harness.abort_min_requests,
@@ -114,7 +155,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
-    let execution = execute_bounded(attack, &state, harness.max_duration).await;
+    let execution = execute_bounded(
+        attack,
+        &state,
+        harness.max_duration,
+        &workload,
+        Display::for_stderr(quiet),
+    )
+    .await;
 
     let final_count = read_count(&http, &target.host, &path)
         .await
@@ -194,28 +242,25 @@ fn build_attack(
     Ok(attack)
 }
 
-/// Runs goose under the hard time bound, whatever goose's own options say.
+/// Runs goose under the hard time bound, whatever goose's own options say,
+/// showing progress once a second and passing on an interruption.
 async fn execute_bounded(
     attack: Box<GooseAttack>,
     state: &Arc<RunState>,
     max_secs: u64,
+    workload: &Workload,
+    display: Display,
 ) -> Execution {
     let finished = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let state = state.clone();
-        let finished = finished.clone();
-        let limit = Duration::from_secs(max_secs);
-        tokio::spawn(async move {
-            let deadline = Instant::now() + limit;
-            while !finished.load(Ordering::Relaxed) {
-                if Instant::now() >= deadline {
-                    state.stop(format!("reached --max-duration {} s", limit.as_secs()));
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let watchdog = tokio::spawn(watch(
+        state.clone(),
+        finished.clone(),
+        Duration::from_secs(max_secs),
+        Progress {
+            display,
+            workload: workload.clone(),
+        },
+    ));
     let started_at_unix_ns = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
@@ -239,6 +284,44 @@ async fn execute_bounded(
     }
 }
 
+struct Progress {
+    display: Display,
+    workload: Workload,
+}
+
+/// Until goose finishes: stops the run at its time bound, passes a signal
+/// on to goose (which clears its killswitch when it starts), and shows
+/// progress each second.
+async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration, mut p: Progress) {
+    let deadline = Instant::now() + limit;
+    let mut last = (Instant::now(), 0u64);
+    while !finished.load(Ordering::Relaxed) {
+        if Instant::now() >= deadline {
+            state.stop(format!("reached --max-duration {} s", limit.as_secs()));
+        }
+        if let Some(signal) = signals::interrupted()
+            && !goose::is_killswitch_triggered()
+        {
+            goose::trigger_killswitch(&format!("{} received", signal.name()));
+        }
+        if last.0.elapsed() >= Duration::from_secs(1) {
+            let total = state.live.total();
+            let rps = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), total);
+            let elapsed = state.clock.elapsed();
+            p.display.show(progress::line(&Snapshot {
+                elapsed,
+                planned: p.workload.planned,
+                phase: &p.workload.phase(elapsed),
+                rps,
+                stats: &state.live,
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    p.display.finish();
+}
+
 /// Everything the run saw → the summary, and the observations it judged.
 #[allow(clippy::too_many_arguments)]
 fn judge(
@@ -256,7 +339,9 @@ fn judge(
         aborted.get_or_insert(e);
     }
     let response_bytes_mean = state.response_bytes_mean();
+    let server_timing = state.server_timing();
     let stopped_early = state.stopped.get().cloned();
+    let interrupted = signals::interrupted().map(|i| i.name().to_owned());
     let ops = state.recorder.into_sorted();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu_percent = execution.cpu.map_or(0.0, |c| {
@@ -268,13 +353,16 @@ fn judge(
         initial,
         final_count,
         cross_node_skew_ns: 0,
+        min_ok: harness.min_ok,
         response_bytes_mean,
         cpu_percent,
         cores,
         aborted,
         stopped_early,
+        interrupted,
         windows: workload.windows.clone(),
         per_user_rps: harness.user_rate,
+        server_timing,
     };
     (analyse(evidence, &ops, thresholds), ops)
 }
@@ -284,6 +372,90 @@ fn new_run_id() -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     format!("{}-{:04x}", now.as_secs(), rand::random::<u16>())
+}
+
+/// A goose time span as goose reads it: whole seconds (`90`), or hours,
+/// minutes and seconds in that order, each at most once (`1h2m3s`, `90s`).
+pub fn timespan_secs(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a time span: use whole seconds or h, m, s in that order, such as 90, 90s or 1h2m3s"
+        )
+    };
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(secs);
+    }
+    let mut total = 0u64;
+    let mut rest = text;
+    let mut smallest_unit_so_far = u64::MAX;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let scale = match rest[digits..].chars().next() {
+            Some('h') => 3600,
+            Some('m') => 60,
+            Some('s') => 1,
+            _ => return Err(bad()),
+        };
+        if digits == 0 || scale >= smallest_unit_so_far {
+            return Err(bad());
+        }
+        smallest_unit_so_far = scale;
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(scale)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[digits + 1..];
+    }
+    if text.is_empty() {
+        Err(bad())
+    } else {
+        Ok(total)
+    }
+}
+
+/// Checks goose's options with goose's own rules before anything starts
+/// (goose itself checks them only when the load begins, after the local
+/// stage is up), naming the option.
+fn validate_goose(goose: &GooseConfiguration) -> Result<(), UsageError> {
+    if goose.users == Some(0) {
+        return Err(UsageError("--users (-u) must be at least 1".into()));
+    }
+    for (flag, value) in [
+        ("--run-time (-t)", &goose.run_time),
+        ("--increase-time (-s)", &goose.increase_time),
+        ("--decrease-time", &goose.decrease_time),
+    ] {
+        if let Some(v) = value {
+            timespan_secs(v).map_err(|e| UsageError(format!("{flag}: {e}")))?;
+        }
+    }
+    for (flag, value) in [
+        ("--increase-rate (-r)", &goose.increase_rate),
+        ("--decrease-rate", &goose.decrease_rate),
+        ("--timeout", &goose.timeout),
+    ] {
+        if let Some(v) = value
+            && !v.parse::<f64>().is_ok_and(|n| n.is_finite() && n > 0.0)
+        {
+            return Err(UsageError(format!(
+                "{flag}: {v:?} is not a positive number"
+            )));
+        }
+    }
+    if goose.dashboard {
+        return Err(UsageError(
+            "--dashboard: this build has no goose dashboard; progress shows on stderr (use -q to hide it)".into(),
+        ));
+    }
+    if goose.running_metrics.is_some() {
+        return Err(UsageError(
+            "--running-metrics: loadtest shows its own progress on stderr each second (use -q to hide it)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks the harness's own options before anything starts.
@@ -318,4 +490,20 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_spans_read_as_goose_reads_them() {
+        assert_eq!(timespan_secs("90"), Ok(90));
+        assert_eq!(timespan_secs("90s"), Ok(90));
+        assert_eq!(timespan_secs("1h2m3s"), Ok(3723));
+        assert_eq!(timespan_secs("2m"), Ok(120));
+        for bad in ["", "10seconds", "s", "3s2m", "1m1m", "-1", "1.5s", "1h 2m"] {
+            assert!(timespan_secs(bad).is_err(), "{bad:?} refused");
+        }
+    }
 }

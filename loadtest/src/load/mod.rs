@@ -2,8 +2,10 @@
 //! and what they share, their schedules, the recorder, the generator's CPU.
 
 pub mod cpu;
+pub mod progress;
 pub mod recorder;
 pub mod schedule;
+pub mod signals;
 pub mod target;
 pub mod users;
 

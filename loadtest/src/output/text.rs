@@ -5,7 +5,7 @@
 use std::fmt::{self, Write};
 use std::path::Path;
 
-use crate::analysis::checker::Status;
+use crate::analysis::checker::{Status, VerdictStatus};
 use crate::analysis::summary::Summary;
 
 /// The whole report as a string.
@@ -37,12 +37,20 @@ fn mark(status: Status) -> &'static str {
 }
 
 fn verdict(o: &mut impl Write, s: &Summary) -> fmt::Result {
-    let verdict = if s.verdict.passed() { "PASS" } else { "FAIL" };
-    writeln!(
-        o,
-        "\nVERDICT: {verdict} (atomicity of {} on {})",
-        s.run.path, s.run.host
-    )?;
+    match (&s.verdict.status, &s.verdict.inconclusive_reason) {
+        (VerdictStatus::Inconclusive, Some(why)) => writeln!(
+            o,
+            "\nVERDICT: INCONCLUSIVE ({why}) — atomicity of {} on {} not judged",
+            s.run.path, s.run.host
+        )?,
+        (status, _) => writeln!(
+            o,
+            "\nVERDICT: {} (atomicity of {} on {})",
+            status.word(),
+            s.run.path,
+            s.run.host
+        )?,
+    }
     for c in &s.verdict.checks {
         writeln!(
             o,
@@ -57,6 +65,12 @@ fn verdict(o: &mut impl Write, s: &Summary) -> fmt::Result {
     }
     if let Some(reason) = &s.aborted {
         writeln!(o, "ABORTED: {reason}")?;
+    }
+    if let Some(signal) = &s.interrupted_by {
+        writeln!(
+            o,
+            "INTERRUPTED by {signal}: the load stopped early; the record below is what the run saw until then"
+        )?;
     }
     if let Some(reason) = &s.stopped_early {
         writeln!(o, "Stopped at a bound: {reason}")?;
@@ -144,18 +158,64 @@ fn steps(o: &mut impl Write, s: &Summary) -> fmt::Result {
             100.0 * st.throttle_rate
         )?;
     }
-    match s.knee {
-        Some(k) => writeln!(
+    usl_fit(o, s)?;
+    let diminishing = s.usl.and_then(|u| u.diminishing_from_users);
+    match (s.knee, s.steps.first()) {
+        (Some(k), _) => writeln!(
             o,
-            "  knee: step {} ({} users, {:.0} req/s) is the last within the thresholds",
+            "  knee: step {} ({} users, {:.0} req/s): the last within the thresholds{}",
             k + 1,
             s.steps[k].users,
-            s.steps[k].achieved_rps
+            s.steps[k].achieved_rps,
+            diminishing.map_or(String::new(), |n| format!(
+                " and at or below the fit's N = {n:.1}"
+            ))
         ),
-        None => writeln!(
+        (None, Some(first)) if first.within_thresholds => writeln!(
+            o,
+            "  knee: none, the first step ({} users) is already past the fit's N = {:.1}",
+            first.users,
+            diminishing.unwrap_or(0.0)
+        ),
+        (None, _) => writeln!(
             o,
             "  knee: none, the first step already missed the thresholds"
         ),
+    }
+}
+
+/// The Universal Scalability Law fitted to the steps, in words.
+fn usl_fit(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    let Some(u) = &s.usl else {
+        return writeln!(
+            o,
+            "  USL fit: none (it needs 3 or more step sizes with throughput)"
+        );
+    };
+    writeln!(
+        o,
+        "  USL fit X(N) = λN/(1 + σ(N-1) + κN(N-1)) over {} steps (R² {:.3}): λ {:.1} req/s a user, \
+         contention σ {:.4}, coherency κ {:.6}",
+        u.points, u.r_squared, u.lambda, u.sigma, u.kappa
+    )?;
+    match (u.peak_users, u.peak_rps) {
+        (Some(n), Some(x)) => writeln!(
+            o,
+            "    predicted peak {x:.0} req/s at N = {n:.1} users (more users lower throughput)"
+        )?,
+        (None, Some(x)) => writeln!(
+            o,
+            "    no peak (κ = 0): throughput levels off towards {x:.0} req/s"
+        )?,
+        _ => writeln!(o, "    no peak: throughput grows linearly with users")?,
+    }
+    match u.diminishing_from_users {
+        Some(n) => writeln!(
+            o,
+            "    from N = {n:.1} one more user adds under {:.0}% of a lone user's throughput",
+            100.0 * u.marginal_fraction
+        ),
+        None => Ok(()),
     }
 }
 
@@ -199,8 +259,12 @@ fn thresholds(o: &mut impl Write, s: &Summary) -> fmt::Result {
         .collect();
     writeln!(
         o,
-        "Thresholds ({}) judge each step and so place the knee; a stepped run is gated by its verdict.",
-        limits.join(", ")
+        "Thresholds ({}) judge each step and so place the knee; the run fails only if its first step misses them: {}",
+        limits.join(", "),
+        match s.steps.first() {
+            Some(first) if first.within_thresholds => "PASS",
+            _ => "FAIL",
+        }
     )
 }
 

@@ -3,7 +3,9 @@
 //! and three generator nodes merged.
 
 mod helpers;
+mod inconclusive;
 mod installed;
+mod interrupt;
 mod nodes;
 mod racy_counter;
 mod runs;

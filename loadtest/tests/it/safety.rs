@@ -83,12 +83,24 @@ async fn usage_errors_exit_2_with_a_clear_message() {
             "--steps makes its own test plan",
         ),
         (&["-u", "notanumber"], "notanumber"),
+        (&["-u", "0"], "--users"),
+        (&["-t", "10seconds"], "--run-time"),
+        (&["--timeout", "soon"], "--timeout"),
+        (&["--dashboard"], "--dashboard"),
     ];
+    let (_tmp, out) = crate::helpers::out_dir();
+    let out_s = out.to_str().expect("utf-8 temp path");
     for (args, expected) in cases {
-        let o = loadtest(args).await;
+        let o = loadtest(&[&["--out-dir", out_s][..], args].concat()).await;
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("starting the local stage"),
+            "{args:?}: refused before anything started"
+        );
     }
+    let left: Vec<_> = std::fs::read_dir(&out).expect("readable").collect();
+    assert!(left.is_empty(), "a usage error leaves no run directory");
 }
 
 #[tokio::test]

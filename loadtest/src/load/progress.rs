@@ -1,0 +1,260 @@
+//! Live progress while a run goes: what the users have seen so far (counts
+//! by outcome, latency quantiles, duplicate counts), shown on stderr once a
+//! second as one refreshed line on a terminal, or a plain line every 5 s
+//! in a log. `-q` silences it.
+//!
+//! [`LiveStats`] is updated on every request, so it is lock-free: atomic
+//! counters, a log-scale latency histogram of atomic buckets (about 9%
+//! wide: enough for a progress line; the report uses HDR histograms), and
+//! a bitset of the counts returned so far to spot a duplicate the moment
+//! it happens.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::analysis::observation::{Observation, Outcome};
+
+/// Sub-buckets per power of two in the live latency histogram.
+const SUB: u64 = 8;
+const BUCKETS: usize = 64 * SUB as usize;
+
+/// What the users have seen so far, updated without locks.
+pub struct LiveStats {
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+    pub unknown: AtomicU64,
+    pub duplicates: AtomicU64,
+    latency_us: Vec<AtomicU64>,
+    /// Bit `c − initial − 1` is set once count `c` was returned.
+    seen: Vec<AtomicU64>,
+    initial: u64,
+}
+
+/// The bucket of a latency in microseconds: 8 per power of two.
+fn bucket(us: u64) -> usize {
+    if us < SUB {
+        return us as usize;
+    }
+    let exp = 63 - u64::from(us.leading_zeros()); // ≥ 3
+    let sub = (us >> (exp - 3)) & (SUB - 1);
+    ((exp - 2) * SUB + sub) as usize
+}
+
+/// The largest latency (µs) that falls in bucket `b`.
+fn bucket_top(b: usize) -> u64 {
+    let b = b as u64;
+    if b < SUB {
+        return b;
+    }
+    let exp = b / SUB + 2;
+    let sub = b % SUB;
+    ((SUB + sub + 1) << (exp - 3)) - 1
+}
+
+impl LiveStats {
+    /// `max_counts`: how many counts above `initial` to track for
+    /// duplicates (the run's request bound).
+    pub fn new(initial: u64, max_counts: u64) -> Self {
+        let words = max_counts.min(1 << 30).div_ceil(64) as usize;
+        Self {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            unknown: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            latency_us: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            seen: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            initial,
+        }
+    }
+
+    pub fn observe(&self, op: &Observation) {
+        let us = op.end_ns.saturating_sub(op.start_ns) / 1000;
+        self.latency_us[bucket(us).min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+        match op.outcome {
+            Outcome::Ok => {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+                self.mark_seen(op.count);
+            }
+            Outcome::Failed => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Unknown => {
+                self.unknown.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn mark_seen(&self, count: u64) {
+        let Some(i) = count.checked_sub(self.initial + 1) else {
+            return;
+        };
+        let Some(word) = self.seen.get((i / 64) as usize) else {
+            return;
+        };
+        let bit = 1u64 << (i % 64);
+        if word.fetch_or(bit, Ordering::Relaxed) & bit != 0 {
+            self.duplicates.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+            + self.unknown.load(Ordering::Relaxed)
+    }
+
+    /// The latency (ms) at quantile `q` so far, to the bucket's top.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let counts: Vec<u64> = self
+            .latency_us
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (b, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(bucket_top(b) as f64 / 1000.0);
+            }
+        }
+        None
+    }
+}
+
+/// One progress line.
+pub struct Snapshot<'a> {
+    pub elapsed: Duration,
+    pub planned: Option<Duration>,
+    /// "step 2/4, 16 users" or "32 users".
+    pub phase: &'a str,
+    pub rps: f64,
+    pub stats: &'a LiveStats,
+}
+
+pub fn line(s: &Snapshot<'_>) -> String {
+    let planned = s
+        .planned
+        .map_or(String::new(), |p| format!("/{:.0}", p.as_secs_f64()));
+    let q = |q| {
+        s.stats
+            .quantile_ms(q)
+            .map_or("-".to_owned(), |v| format!("{v:.1}"))
+    };
+    format!(
+        "[{:>5.1}{planned} s] {} | {:.0} req/s | p50 {} ms, p99 {} ms | ok {}, failed {}, unknown {} | duplicates {}",
+        s.elapsed.as_secs_f64(),
+        s.phase,
+        s.rps,
+        q(0.5),
+        q(0.99),
+        s.stats.ok.load(Ordering::Relaxed),
+        s.stats.failed.load(Ordering::Relaxed),
+        s.stats.unknown.load(Ordering::Relaxed),
+        s.stats.duplicates.load(Ordering::Relaxed),
+    )
+}
+
+/// Where progress goes: a refreshed line on a terminal, a plain line every
+/// few seconds otherwise, or nowhere.
+pub enum Display {
+    Terminal(indicatif::ProgressBar),
+    /// The first line at once, then one every `every`.
+    Log {
+        every: Duration,
+        last: Option<Instant>,
+    },
+    Quiet,
+}
+
+impl Display {
+    pub fn for_stderr(quiet: bool) -> Self {
+        if quiet {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            Display::Terminal(bar)
+        } else {
+            Display::Log {
+                every: Duration::from_secs(5),
+                last: None,
+            }
+        }
+    }
+
+    pub fn show(&mut self, line: String) {
+        match self {
+            Display::Terminal(bar) => {
+                bar.set_message(line);
+                bar.tick();
+            }
+            Display::Log { every, last } => {
+                if last.is_none_or(|t| t.elapsed() >= *every) {
+                    *last = Some(Instant::now());
+                    eprintln!("{line}");
+                }
+            }
+            Display::Quiet => {}
+        }
+    }
+
+    pub fn finish(self) {
+        if let Display::Terminal(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_cover_every_latency_and_their_tops_bound_it() {
+        let mut last = 0;
+        for us in [0u64, 1, 7, 8, 9, 15, 16, 100, 999, 1000, 12_345, 1 << 40] {
+            let b = bucket(us);
+            assert!(b >= last, "buckets grow with latency");
+            last = b;
+            assert!(bucket_top(b) >= us, "{us} µs ≤ top of its bucket");
+            if b > 0 {
+                assert!(bucket_top(b - 1) < us, "{us} µs > top of the bucket below");
+            }
+            assert!(
+                bucket_top(b) as f64 <= us as f64 * 1.13 + 1.0,
+                "bucket width"
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_and_duplicates_so_far() {
+        let live = LiveStats::new(100, 1000);
+        for i in 0..100u64 {
+            live.observe(&Observation::ok(0, (i + 1) * 1_000_000, 101 + i));
+        }
+        assert_eq!(live.duplicates.load(Ordering::Relaxed), 0);
+        let p50 = live.quantile_ms(0.5).expect("samples");
+        assert!((50.0..=56.0).contains(&p50), "{p50}");
+        live.observe(&Observation::ok(0, 1, 150));
+        assert_eq!(live.duplicates.load(Ordering::Relaxed), 1, "150 twice");
+        live.observe(&Observation::ok(0, 1, 100_000));
+        assert_eq!(
+            live.total(),
+            102,
+            "a count past the tracked range is counted, not marked"
+        );
+    }
+}
