@@ -32,15 +32,28 @@
       body.path === path;
   }
 
-  // The page's path as the API counts it: decoded ("/blog/héllo", not
-  // "/blog/h%C3%A9llo"), so one page has one counter however it is linked.
+  // The page's path as the API counts it (openapi.yaml, parameter `path`):
+  // decoded ("/blog/héllo", not "/blog/h%C3%A9llo") and in Unicode NFC, so
+  // one page has one counter however it is linked or typed.
   function pagePath() {
     var raw = window.location.pathname || "/";
+    var path;
     try {
-      return decodeURIComponent(raw);
+      path = decodeURIComponent(raw);
     } catch (e) {
-      return raw;
+      path = raw;
     }
+    return typeof path.normalize === "function" ? path.normalize("NFC") : path;
+  }
+
+  // A "." or ".." segment: the API refuses these rather than resolve them.
+  // The browser has already resolved the URL's own; one can only appear
+  // here from an encoded slash ("/a%2F..%2Fb"), and such a page is not
+  // counted.
+  function hasDotSegment(path) {
+    return path.split("/").some(function (segment) {
+      return segment === "." || segment === "..";
+    });
   }
 
   function run() {
@@ -51,6 +64,10 @@
     }
     var timeoutMs = Number(script.dataset.timeoutMs) > 0 ? Number(script.dataset.timeoutMs) : 3000;
     var path = pagePath();
+    if (hasDotSegment(path)) {
+      settle(FALLBACK, true);
+      return;
+    }
     var url = api.replace(/\/+$/, "") + "/visits?path=" + encodeURIComponent(path);
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     var timer = setTimeout(function () {

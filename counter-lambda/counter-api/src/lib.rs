@@ -16,8 +16,8 @@
 pub mod path;
 
 pub use path::{
-    MAX_PATH_BYTES, MAX_QUERY_BYTES, PathAllowList, PathError, PathPattern, decode_component,
-    encode_component, path_from_query, validate_path,
+    MAX_PATH_BYTES, MAX_QUERY_BYTES, PathAllowList, PathError, PathPattern, canonical_path,
+    decode_component, encode_component, path_from_query, validate_path,
 };
 
 /// The one route of the API.

@@ -154,6 +154,84 @@ fn cases() -> Vec<Case> {
             400,
             "invalid_path",
         ),
+        case(
+            "a `..` segment",
+            M::POST,
+            "/visits?path=/blog/../admin",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "a percent-encoded `..` segment",
+            M::POST,
+            "/visits?path=/blog/%2E%2E/admin",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "a half-encoded, lower-case `..` segment",
+            M::POST,
+            "/visits?path=/blog/%2e./admin",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "slashes and dots all encoded",
+            M::POST,
+            "/visits?path=%2Fblog%2F%2E%2E%2Fadmin",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "a trailing `..`",
+            M::POST,
+            "/visits?path=/blog/..",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "a `.` segment",
+            M::POST,
+            "/visits?path=/blog/./x",
+            400,
+            "invalid_path",
+        ),
+        case("`/.` alone", M::GET, "/visits?path=/.", 400, "invalid_path"),
+        case(
+            "overlong UTF-8 for `/`",
+            M::POST,
+            "/visits?path=/%C0%AF",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "a UTF-16 surrogate encoded as UTF-8",
+            M::POST,
+            "/visits?path=/%ED%A0%80",
+            400,
+            "invalid_path",
+        ),
+        case(
+            "257 bytes once normalised to NFC",
+            M::POST,
+            format!("/visits?path=/{}", "%E0%A5%98".repeat(43)), // U+0958: 3 bytes, 6 in NFC
+            400,
+            "path_too_long",
+        ),
+        case(
+            "the parameter name in upper case",
+            M::POST,
+            "/visits?PATH=/",
+            400,
+            "missing_path",
+        ),
+        case(
+            "PATCH",
+            M::PATCH,
+            "/visits?path=/",
+            405,
+            "method_not_allowed",
+        ),
         case("unknown route", M::POST, "/visit?path=/", 404, "not_found"),
         case(
             "route below /visits",
@@ -229,4 +307,99 @@ async fn each_kind_of_bad_input_gets_its_error_and_counts_nothing() {
         vec![("/".to_owned(), 1)],
         "no rejected request changed or created a counter"
     );
+}
+
+#[tokio::test]
+async fn equivalent_spellings_of_a_page_count_on_one_item() {
+    let t = spawn_stage(&[("ALLOWED_PATHS", "/,/blog/*")]).await;
+    let spellings = [
+        "/blog/caf%C3%A9",     // NFC, upper-case escapes
+        "/blog/caf%c3%a9",     // lower-case escapes
+        "%2Fblog%2Fcaf%C3%A9", // encoded slashes
+        "/blog/cafe%CC%81",    // NFD: e + combining acute accent
+        "/blog/caf\u{e9}",     // raw UTF-8 in the query
+    ];
+    for (i, spelling) in spellings.iter().enumerate() {
+        let r = t
+            .send(t.http.post(t.url(&format!("/visits?path={spelling}"))))
+            .await;
+        assert_eq!(r.status, 200, "{spelling}: {}", r.raw);
+        assert_eq!(r.body["path"], "/blog/caf\u{e9}", "{spelling}");
+        assert_eq!(r.count(), i as u64 + 1, "{spelling}");
+    }
+    assert_eq!(
+        t.items().await,
+        vec![("/blog/caf\u{e9}".to_owned(), spellings.len() as u64)],
+        "one page, one item"
+    );
+}
+
+/// A stage that gives slow clients half a second.
+async fn impatient_stage() -> crate::helpers::TestStage {
+    let mut options = local_stage::StageOptions::new(crate::helpers::config(&[]));
+    options.dynamodb_endpoint = Some(crate::helpers::shared_dynamodb().endpoint());
+    options.serve = local_stage::ServeOptions {
+        header_read_timeout: std::time::Duration::from_millis(500),
+        body_read_timeout: std::time::Duration::from_millis(500),
+    };
+    crate::helpers::TestStage::new(
+        local_stage::LocalStage::start(options)
+            .await
+            .expect("local stage starts"),
+    )
+}
+
+/// Far past the stage's timeouts: a connection still open then is held.
+const HELD_FOR: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Writes `head`, then `trickle` one byte every 100 ms; returns what the
+/// stage answered once it closed the connection, or `None` if it still
+/// held it after [`HELD_FOR`].
+async fn raw_request(t: &crate::helpers::TestStage, head: &[u8], trickle: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = t.stage.url().trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head).await.expect("write");
+    let started = std::time::Instant::now();
+    let (mut answer, mut buf, mut sent) = (Vec::new(), [0u8; 2048], 0);
+    while started.elapsed() < HELD_FOR {
+        if let Some(byte) = trickle.get(sent) {
+            if stream.write_all(&[*byte]).await.is_ok() {
+                sent += 1;
+            }
+        }
+        let wait = std::time::Duration::from_millis(100);
+        match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_body_announced_and_never_sent_is_refused_and_the_connection_closed() {
+    let t = impatient_stage().await;
+    let head = b"POST /visits?path=/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n";
+    let answer = raw_request(&t, head, b"").await;
+    let answer = answer.expect("the stage closed the connection");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("unexpected_body"), "{answer}");
+    assert_eq!(t.items().await, vec![], "nothing was counted");
+}
+
+#[tokio::test]
+async fn a_request_trickled_byte_by_byte_is_cut_off_uncounted() {
+    let t = impatient_stage().await;
+    // The head, one byte at a time: cut by the header-read timeout.
+    let head = b"POST /visits?path=/ HTTP/1.1\r\nHost: x\r\nX-Padding: 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n\r\n";
+    let answer = raw_request(&t, b"", head).await;
+    assert_eq!(answer.as_deref(), Some(""), "closed with no answer");
+    // A body, one byte at a time: cut by the body-read timeout.
+    let head = b"POST /visits?path=/ HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n";
+    let answer = raw_request(&t, head, &[b'x'; 400]).await;
+    let answer = answer.expect("the stage closed the connection");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(t.items().await, vec![], "nothing was counted");
 }
