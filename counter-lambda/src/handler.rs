@@ -57,6 +57,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         Err(err) => error_response(&err, app.config.retry_after_secs),
     };
     add_common_headers(response.headers_mut(), allow_origin.as_deref());
+    add_server_timing(response.headers_mut(), started);
     log(&req, &route, response.status(), started, origin.as_deref());
     response
 }
@@ -141,6 +142,18 @@ fn add_common_headers(h: &mut http::HeaderMap, allow_origin: Option<&str>) {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     }
 }
+
+/// W3C `Server-Timing: app;dur=<ms>`: the handler's own time, so a client
+/// (the load test, a browser's devtools) can tell the function's duration
+/// from the network's and API Gateway's.
+fn add_server_timing(h: &mut http::HeaderMap, started: Instant) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={ms:.3}")) {
+        h.insert(SERVER_TIMING, value);
+    }
+}
+
+const SERVER_TIMING: header::HeaderName = header::HeaderName::from_static("server-timing");
 
 fn log(req: &Request, route: &str, status: StatusCode, started: Instant, origin: Option<&str>) {
     let method: &Method = req.method();

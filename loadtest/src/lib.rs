@@ -19,9 +19,10 @@ pub mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use commands::{cli, merge, plan, run};
+
+/// The goose this was built with (for `-V`).
+const GOOSE_VERSION: &str = "0.19";
 
 /// A mistake in how the tool was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +33,29 @@ pub struct UsageError(pub String);
 /// 0 pass, 1 fail (verdict, threshold, abort, or an error during the run),
 /// 2 usage error.
 pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(args) {
+    use clap::FromArgMatches;
+    let parsed = cli::short_command()
+        .try_get_matches_from(args)
+        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if cli.run.harness.help_goose {
+        print!("{}", cli::goose_help());
+        return ExitCode::SUCCESS;
+    }
+    if cli.run.goose.version {
+        println!(
+            "loadtest {} (goose {})",
+            env!("CARGO_PKG_VERSION"),
+            GOOSE_VERSION
+        );
+        return ExitCode::SUCCESS;
+    }
     let outcome = match cli.command {
         None => {
             let out_dir = cli.run.harness.out_dir.clone();

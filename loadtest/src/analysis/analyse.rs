@@ -4,11 +4,13 @@
 use super::checker::{History, check};
 use super::observation::{Observation, Outcome};
 use super::stats::{
-    Latency, Requests, StepWindow, co_corrected, histogram, knee, per_second, per_step,
+    Latency, Requests, ServerTiming, StepStats, StepWindow, co_corrected, histogram, knee,
+    per_second, per_step,
 };
 use super::summary::{
     Generator, LatencyReport, RunFacts, SCHEMA_VERSION, Summary, ThresholdResult, files,
 };
+use super::usl::{self, UslFit};
 
 /// What is known of a run besides its observations.
 #[derive(Debug, Clone)]
@@ -27,6 +29,30 @@ pub struct RunEvidence {
     pub stopped_early: Option<String>,
     pub windows: Vec<StepWindow>,
     pub per_user_rps: Option<f64>,
+    /// The handler's own time, from responses' `Server-Timing`.
+    pub server_timing: Option<ServerTiming>,
+}
+
+impl RunEvidence {
+    /// Evidence of a run with nothing but its facts known yet: counts 0,
+    /// one core, no abort, no steps. Set the rest with `..`.
+    pub fn of(run: RunFacts) -> Self {
+        Self {
+            run,
+            other_nodes_write: false,
+            initial: 0,
+            final_count: 0,
+            cross_node_skew_ns: 0,
+            response_bytes_mean: 0.0,
+            cpu_percent: 0.0,
+            cores: 1,
+            aborted: None,
+            stopped_early: None,
+            windows: vec![],
+            per_user_rps: None,
+            server_timing: None,
+        }
+    }
 }
 
 /// Thresholds that make the run a CI gate.
@@ -91,7 +117,8 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         limits.max_p99_ms,
         limits.max_error_rate,
     );
-    let knee = knee(&steps);
+    let usl = fit_steps(&steps);
+    let knee = knee(&steps, usl.as_ref());
     let mut files: std::collections::BTreeMap<String, String> = files::ALWAYS
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -102,14 +129,11 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
             files::PLOT_LATENCY_VS_THROUGHPUT.into(),
         );
     }
-    // A stepped run is meant to find where the stage breaks: its thresholds
-    // judge steps (the knee), not the run, so only the verdict gates it.
-    let thresholds_gate = steps.is_empty();
     let saturated = a.cpu_percent > 90.0 * a.cores as f64;
     let passed = verdict.passed()
         && a.aborted.is_none()
         && requests.total > 0
-        && (!thresholds_gate || thresholds.iter().all(|t| t.passed));
+        && thresholds_met(&steps, &thresholds);
     Summary {
         schema_version: SCHEMA_VERSION,
         duration_s,
@@ -136,10 +160,33 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         stopped_early: a.stopped_early,
         steps,
         knee,
+        usl,
+        server_timing: a.server_timing,
         per_second: per_second(ops),
         passed,
         files,
     }
+}
+
+/// The thresholds' gate. A run: every threshold met. A stepped run is
+/// meant to go past where the stage bends, so its thresholds judge each
+/// step (the knee is the last within them) and fail the run only when its
+/// first step already misses them: no step was within them.
+fn thresholds_met(steps: &[StepStats], thresholds: &[ThresholdResult]) -> bool {
+    match steps.first() {
+        None => thresholds.iter().all(|t| t.passed),
+        Some(first) => first.within_thresholds,
+    }
+}
+
+/// The USL fitted to the steps' (users, achieved throughput), when there
+/// are enough distinct step sizes.
+fn fit_steps(steps: &[StepStats]) -> Option<UslFit> {
+    let points: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|s| (s.users as f64, s.achieved_rps))
+        .collect();
+    usl::fit(&points).ok()
 }
 
 #[cfg(test)]
@@ -169,6 +216,7 @@ mod tests {
             stopped_early: None,
             windows: vec![],
             per_user_rps: None,
+            server_timing: None,
         }
     }
 
@@ -229,5 +277,51 @@ mod tests {
             },
         );
         assert!(s.generator.saturated);
+    }
+
+    /// A stepped run goes past the bend on purpose: a later step that
+    /// misses the thresholds places the knee; a first step that misses
+    /// them fails the run.
+    #[test]
+    fn a_stepped_run_fails_only_when_its_first_step_misses_the_thresholds() {
+        let mut ops = Vec::new();
+        for i in 0..50u64 {
+            ops.push(Observation::ok(
+                i * 20_000_000,
+                i * 20_000_000 + 5_000_000,
+                i + 1,
+            ));
+            let start = 1_000_000_000 + i * 20_000_000;
+            ops.push(Observation::ok(start, start + 80_000_000, 51 + i));
+        }
+        ops.sort_by_key(|o| o.start_ns);
+        let mut a = analysis();
+        a.final_count = 100;
+        a.windows = vec![
+            StepWindow {
+                users: 1,
+                from_s: 0.0,
+                to_s: 1.0,
+            },
+            StepWindow {
+                users: 4,
+                from_s: 1.0,
+                to_s: 2.0,
+            },
+        ];
+        let limits = |p99| Thresholds {
+            max_p99_ms: Some(p99),
+            max_error_rate: 0.0,
+        };
+        let s = analyse(a.clone(), &ops, &limits(50.0));
+        assert!(s.passed, "{:?}", s.steps);
+        assert_eq!(s.knee, Some(0));
+        assert!(
+            !s.thresholds.iter().all(|t| t.passed),
+            "the whole run's p99 misses"
+        );
+        let s = analyse(a, &ops, &limits(1.0));
+        assert!(!s.passed, "no step within --max-p99 1");
+        assert_eq!(s.knee, None);
     }
 }

@@ -9,6 +9,7 @@
 //! - [`stats`]: HDR latencies, per-second and per-step figures, the knee;
 //! - [`analyse`]: observations and run evidence → [`summary::Summary`];
 //! - [`summary`]: what `summary.json` holds;
+//! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
 //! - [`cost`]: the cost and quota model behind `loadtest plan`.
 
 pub mod analyse;
@@ -17,3 +18,4 @@ pub mod cost;
 pub mod observation;
 pub mod stats;
 pub mod summary;
+pub mod usl;

@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::observation::{Observation, Outcome};
+use super::usl::UslFit;
 
 /// Histograms hold microseconds, 1 µs to 1 hour, 3 significant figures.
 pub const HIST_MAX_US: u64 = 3_600_000_000;
@@ -233,16 +234,74 @@ pub fn per_step(
 }
 
 /// The knee: the last step, in order, up to which every step met the
-/// thresholds. `None` when the first step already failed.
-pub fn knee(steps: &[StepStats]) -> Option<usize> {
-    steps.iter().position(|s| !s.within_thresholds).map_or(
-        if steps.is_empty() {
-            None
-        } else {
-            Some(steps.len() - 1)
-        },
-        |first_bad| first_bad.checked_sub(1),
-    )
+/// thresholds and whose users are not past the point the USL fit says
+/// adding users stops paying (`diminishing_from_users`; no fit, no such
+/// bound). `None` when the first step already fails either.
+pub fn knee(steps: &[StepStats], usl: Option<&UslFit>) -> Option<usize> {
+    let within = steps
+        .iter()
+        .position(|s| !s.within_thresholds)
+        .unwrap_or(steps.len());
+    let bound = usl.and_then(|u| u.diminishing_from_users);
+    steps[..within]
+        .iter()
+        .rposition(|s| bound.is_none_or(|n| s.users as f64 <= n))
+}
+
+/// The handler's own time per request, from its `Server-Timing` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerTiming {
+    /// Responses that carried it.
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl ServerTiming {
+    /// From a histogram of microseconds; `None` when empty.
+    pub fn of(h: &Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| {
+            let l = Latency::of(h);
+            Self {
+                count: l.count,
+                mean_ms: l.mean_ms,
+                p50_ms: l.p50_ms,
+                p99_ms: l.p99_ms,
+            }
+        })
+    }
+
+    /// Several nodes' figures: the count-weighted mean, and the highest
+    /// p50 and p99 (an upper bound: percentiles do not add).
+    pub fn combine(parts: &[ServerTiming]) -> Option<Self> {
+        let count: u64 = parts.iter().map(|p| p.count).sum();
+        (count > 0).then(|| Self {
+            count,
+            mean_ms: parts
+                .iter()
+                .map(|p| p.mean_ms * p.count as f64)
+                .sum::<f64>()
+                / count as f64,
+            p50_ms: parts.iter().map(|p| p.p50_ms).fold(0.0, f64::max),
+            p99_ms: parts.iter().map(|p| p.p99_ms).fold(0.0, f64::max),
+        })
+    }
+}
+
+/// The `dur` of the `app` metric of a `Server-Timing` header value
+/// (W3C: `app;dur=0.42, db;dur=0.3`), in milliseconds.
+pub fn server_timing_app_ms(header: &str) -> Option<f64> {
+    header.split(',').find_map(|metric| {
+        let mut parts = metric.split(';').map(str::trim);
+        if parts.next() != Some("app") {
+            return None;
+        }
+        parts
+            .find_map(|p| p.strip_prefix("dur="))
+            .and_then(|v| v.trim_matches('"').parse::<f64>().ok())
+            .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    })
 }
 
 #[cfg(test)]
@@ -333,11 +392,54 @@ mod tests {
         assert!((steps[0].achieved_rps - 100.0).abs() < 1e-6);
         assert_eq!(steps[1].offered_rps, Some(100.0));
         assert!((steps[2].latency.p99_ms - 80.0).abs() < 0.1);
-        assert_eq!(knee(&steps), Some(1));
+        assert_eq!(knee(&steps, None), Some(1));
         let all_bad = per_step(&ops, &windows, None, Some(1.0), 0.01);
-        assert_eq!(knee(&all_bad), None);
+        assert_eq!(knee(&all_bad, None), None);
         let all_good = per_step(&ops, &windows, None, None, 0.01);
-        assert_eq!(knee(&all_good), Some(2));
+        assert_eq!(knee(&all_good, None), Some(2));
+        // A fit that says a third user adds under half a lone user's
+        // throughput puts the knee at 2 users, thresholds or not.
+        let fit =
+            crate::analysis::usl::fit(&[(1.0, 100.0), (2.0, 190.0), (4.0, 250.0)]).expect("fit");
+        let from = fit.diminishing_from_users.expect("diminishing");
+        assert!((2.0..4.0).contains(&from), "{fit:?}");
+        assert_eq!(knee(&all_good, Some(&fit)), Some(1));
+        assert_eq!(knee(&all_bad, Some(&fit)), None);
+    }
+
+    #[test]
+    fn the_app_metric_of_server_timing_is_read_and_others_ignored() {
+        assert_eq!(server_timing_app_ms("app;dur=0.421"), Some(0.421));
+        assert_eq!(
+            server_timing_app_ms("db;dur=3, app;desc=\"x\";dur=12"),
+            Some(12.0)
+        );
+        assert_eq!(server_timing_app_ms("app"), None);
+        assert_eq!(server_timing_app_ms("cache;dur=1"), None);
+        assert_eq!(server_timing_app_ms("app;dur=-1"), None);
+        assert_eq!(server_timing_app_ms("app;dur=NaN"), None);
+        let mut h = new_histogram();
+        for us in [400, 500, 600] {
+            h.record(us).expect("in range");
+        }
+        let t = ServerTiming::of(&h).expect("some");
+        assert_eq!(t.count, 3);
+        assert!((t.mean_ms - 0.5).abs() < 0.001, "{t:?}");
+        let both = ServerTiming::combine(&[
+            t,
+            ServerTiming {
+                count: 1,
+                mean_ms: 2.5,
+                p50_ms: 2.5,
+                p99_ms: 2.5,
+            },
+        ])
+        .expect("combined");
+        assert!(
+            (both.mean_ms - 1.0).abs() < 0.001 && both.count == 4,
+            "{both:?}"
+        );
+        assert_eq!(ServerTiming::of(&new_histogram()), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::checker::Verdict;
-use super::stats::{Latency, Requests, Second, StepStats};
+use super::stats::{Latency, Requests, Second, ServerTiming, StepStats};
+use super::usl::UslFit;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -74,8 +75,16 @@ pub struct Summary {
     pub stopped_early: Option<String>,
     /// Per-step figures of a stepped run (empty otherwise)...
     pub steps: Vec<StepStats>,
-    /// ...and the index of the knee: the last step within thresholds.
+    /// ...and the index of the knee: the last step within the thresholds
+    /// and not past the USL fit's point of diminishing returns.
     pub knee: Option<usize>,
+    /// The Universal Scalability Law fitted to the steps (3+ step sizes).
+    #[serde(default)]
+    pub usl: Option<UslFit>,
+    /// The handler's own time (its `Server-Timing: app;dur=`), when the
+    /// responses carried it.
+    #[serde(default)]
+    pub server_timing: Option<ServerTiming>,
     pub per_second: Vec<Second>,
     /// Verdict passed, thresholds met and not aborted: the exit code is 0.
     pub passed: bool,

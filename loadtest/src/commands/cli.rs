@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use goose::config::GooseConfiguration;
+
+use crate::analysis::checker::DEFAULT_MIN_OK;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,7 +29,7 @@ pub enum Command {
     /// Merge the run directories of several generator nodes into one verdict and one histogram.
     Merge(MergeArgs),
     /// Capacity and cost plan from a run's summary.json and a traffic profile.
-    Plan(super::plan::PlanArgs),
+    Plan(Box<super::plan::PlanArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -41,21 +43,22 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Harness")]
 pub struct HarnessArgs {
-    /// Count visits to this real page instead of a counter of the run's own.
+    /// Count a real page instead of the run's own counter (accounting skipped).
+    ///
     /// Others may visit it too, so only uniqueness, real-time order and range
     /// can be checked.
     #[arg(long, value_name = "PATH")]
     pub path: Option<String>,
 
-    /// Prefix of the run's own counter: the run counts `<prefix>/<run-id>`.
+    /// The run counts `<prefix>/<run-id>`.
     #[arg(long, value_name = "PREFIX", default_value = "/__loadtest")]
     pub path_prefix: String,
 
-    /// Run id (default: time and a random suffix). Nodes of one run share it.
+    /// Run id, shared by a run's nodes [default: time and a random suffix].
     #[arg(long, value_name = "ID", value_parser = parse_run_id)]
     pub run_id: Option<String>,
 
-    /// This generator node's number (1, 2, ...), for a run split over several processes.
+    /// This node's number (1, 2, ...) in a run split over several processes.
     #[arg(long, value_name = "N")]
     pub node_id: Option<std::num::NonZeroU16>,
 
@@ -63,11 +66,16 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "DIR", default_value_os_t = default_out_dir())]
     pub out_dir: PathBuf,
 
-    /// Fail (exit 1) when the p99 latency of all requests exceeds this.
+    /// Fail (exit 1) when p99 exceeds this; with --steps, see README.
+    ///
+    /// With --steps it judges each step instead: the knee is the last step
+    /// within it, and the run fails only when its first step misses it.
     #[arg(long, value_name = "MS")]
     pub max_p99: Option<f64>,
 
     /// Fail (exit 1) when failed + unknown requests exceed this fraction.
+    ///
+    /// With --steps: per step, as --max-p99.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = fraction)]
     pub max_error_rate: f64,
 
@@ -79,30 +87,43 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub abort_min_requests: u64,
 
-    /// Hard bound on requests: the run stops by itself after this many.
+    /// The run stops by itself after this many requests.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: u64,
 
-    /// Hard bound on time in seconds, whatever goose's own options say.
+    /// The run stops by itself after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub max_duration: u64,
 
-    /// Per-user pacing: each user sends at most this many requests a second
-    /// (latency is then measured from the intended send time).
+    /// Pace each user to this many requests a second.
+    ///
+    /// Latency is then measured from the intended send time.
     #[arg(long, value_name = "RPS")]
     pub user_rate: Option<f64>,
 
     /// Stepped capacity run: hold each of these user counts in turn.
+    ///
+    /// The Universal Scalability Law is fitted to the steps (3+ sizes); the knee
+    /// is the last step within the thresholds and not past the fit's point
+    /// where one more user adds under half a lone user's throughput.
     #[arg(long, value_name = "USERS,...", value_delimiter = ',', num_args = 1..)]
     pub steps: Vec<usize>,
 
-    /// How long each step is held (seconds).
+    /// Seconds each step is held.
     #[arg(long, value_name = "SECS", default_value_t = 8)]
     pub step_secs: u64,
 
-    /// Unmeasured warm-up before the first step (seconds).
+    /// List every goose option.
+    #[arg(long)]
+    pub help_goose: bool,
+
+    /// Seconds of unmeasured warm-up before the first step.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     pub warmup_secs: u64,
+
+    /// Fewer ok responses than this: INCONCLUSIVE (exit 1), never a pass.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_ok: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -121,6 +142,9 @@ pub struct MergeArgs {
     pub max_p99: Option<f64>,
     #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = fraction)]
     pub max_error_rate: f64,
+    /// As for a run: fewer ok responses over all nodes make the verdict INCONCLUSIVE.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_ok: u64,
 }
 
 /// `loadtest-runs` in the current directory: a run writes where it is
@@ -148,4 +172,118 @@ fn parse_run_id(s: &str) -> Result<String, String> {
     } else {
         Err("a run id is 1 to 64 of A-Z a-z 0-9 - _".to_owned())
     }
+}
+
+/// Goose options people use, shown in the one-screen `--help` with this
+/// tool's real defaults (`None`: goose's text is true as it stands). The
+/// defaults are the constants a run uses.
+fn common_goose() -> Vec<(&'static str, Option<String>)> {
+    use super::run::{DEFAULT_RUN_SECS, DEFAULT_TIMEOUT_SECS, DEFAULT_USERS};
+    let text = |t: &str| Some(t.to_owned());
+    vec![
+        (
+            "host",
+            text(
+                "API base URL, e.g. https://<api-id>.execute-api.<region>.amazonaws.com/prod [default: start the local stage on 127.0.0.1]",
+            ),
+        ),
+        (
+            "users",
+            Some(format!("Concurrent users [default: {DEFAULT_USERS}]")),
+        ),
+        (
+            "increase_rate",
+            text("Users started per second [default: all in the first second]"),
+        ),
+        (
+            "run_time",
+            Some(format!(
+                "How long to run, e.g. 30, 30s, 1m30s [default: {DEFAULT_RUN_SECS} s]"
+            )),
+        ),
+        (
+            "test_plan",
+            text("Users over time, e.g. \"8,5s;8,30s;0,1s\" (instead of -u, -r, -t)"),
+        ),
+        (
+            "throttle_requests",
+            text("At most this many requests a second, all users together"),
+        ),
+        (
+            "timeout",
+            Some(format!(
+                "Seconds before a request counts as unknown [default: {DEFAULT_TIMEOUT_SECS}]"
+            )),
+        ),
+        ("co_mitigation", None),
+        ("quiet", text("No progress line on stderr")),
+        (
+            "report_file",
+            text("Also write goose's own report (.html/.json/.md)"),
+        ),
+        ("version", text("Print loadtest's version (and goose's)")),
+    ]
+}
+
+/// The command line as `loadtest --help` shows it: the harness's options
+/// and the goose options people use, one line each; the rest of goose's
+/// options are still accepted, and listed by `--help-goose`.
+pub fn short_command() -> clap::Command {
+    let common = common_goose();
+    let mut cmd = Cli::command()
+        .long_about(None)
+        .disable_help_subcommand(true)
+        .after_help("All of goose's options: loadtest --help-goose. Exit code: 0 pass, 1 fail (verdict, threshold, abort), 2 usage error, 130/143 interrupted.");
+    let goose_ids: Vec<String> = GooseConfiguration::command()
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .filter(|id| id != "help")
+        .collect();
+    for id in goose_ids {
+        let common = common.iter().find(|(c, _)| *c == id).cloned();
+        cmd = cmd.mut_arg(&id, |a| {
+            let a = a
+                .long_help(None)
+                .help_heading("Goose options (more: --help-goose)");
+            match common {
+                None => a.hide(true),
+                Some((_, Some(text))) => a.help(text),
+                Some((_, None)) => a,
+            }
+        });
+    }
+    cmd.mut_args(|a| a.long_help(None))
+}
+
+/// Every goose option with goose's own text, less its notes for programs
+/// that embed goose ("Set in code with GooseDefault::…").
+pub fn goose_help() -> String {
+    let cmd = GooseConfiguration::command()
+        .name("loadtest")
+        .about("Goose's options, all accepted by loadtest (its own defaults: loadtest --help).")
+        .after_help("")
+        .after_long_help("")
+        .mut_args(|a| {
+            let strip = |text: String| {
+                match text.find("Set in code with") {
+                    Some(i) => {
+                        let end = text[i..].find(". ").map_or(text.len(), |e| i + e + 1);
+                        format!("{}{}", text[..i].trim_end(), &text[end..])
+                    }
+                    None => text,
+                }
+                .replace(" or GooseDefault::Host", "")
+            };
+            let help = a.get_help().map(|h| strip(h.to_string()));
+            let long = a.get_long_help().map(|h| strip(h.to_string()));
+            let a = match help {
+                Some(h) => a.help(h),
+                None => a,
+            };
+            match long {
+                Some(h) => a.long_help(h),
+                None => a,
+            }
+        });
+    cmd.clone().render_long_help().to_string()
 }

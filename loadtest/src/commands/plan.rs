@@ -1,49 +1,113 @@
-//! `loadtest plan`: a run's summary plus a traffic profile → monthly cost
-//! by service and the limit that binds first.
+//! `loadtest plan`: a run's summary, a traffic profile and the deployed
+//! stack's shape → monthly cost by service, the headroom to each limit and
+//! the limit that binds first. This module does the reading (the run's
+//! summary.json, infra/template.yaml, price files); the model is pure
+//! ([`crate::analysis::cost`]).
 
-use std::fmt::Write as _;
-use std::path::PathBuf;
+mod report;
+mod template;
 
-use anyhow::Context;
+use std::path::{Path, PathBuf};
+
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 
-use crate::analysis::cost::{self, ApiKind, Arch, CapacityPlan, Measured, Prices, Quotas, Traffic};
-use crate::analysis::summary::{Summary, files};
+use crate::UsageError;
+use crate::analysis::cost::{
+    self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, Stack, Throttle, Traffic,
+    Warning, WarningKind,
+};
+use crate::analysis::summary::{SCHEMA_VERSION, Summary, files};
+pub use report::{PlanReport, RunRef, text};
+use template::TemplateShape;
 
-/// Response headers API Gateway sends besides the body (an estimate; the
-/// harness measures only the body).
-pub const HEADER_BYTES: f64 = 350.0;
+/// The built-in figures: prices, limits and footprint with their sources.
+pub const FIGURES: &str = include_str!("../../data/aws-us-east-1.json");
+pub const FIGURES_NAME: &str = "loadtest/data/aws-us-east-1.json (built in)";
+
+/// Seconds in an average month (30.4375 days).
+const SECONDS_PER_MONTH: f64 = 2_629_800.0;
 
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// A run directory (or its summary.json).
     pub run: PathBuf,
     /// Visits a month to plan for.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = finite)]
     pub visits_per_month: f64,
     /// Peak visits a second.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = finite)]
     pub peak_per_second: f64,
-    #[arg(long, value_enum, default_value_t = ApiArg::Http)]
-    pub api: ApiArg,
-    #[arg(long, value_enum, default_value_t = ArchArg::Arm64)]
-    pub arch: ArchArg,
-    /// Lambda memory (infra/template.yaml deploys 128).
-    #[arg(long, value_name = "MB", default_value_t = 128.0)]
-    pub memory_mb: f64,
-    /// Lambda duration to bill; default: the run's mean latency of ok
-    /// requests (of the knee step, for a stepped run).
-    #[arg(long, value_name = "MS")]
+    /// Strongly consistent `GET /visits` per visit (each a request, an
+    /// invocation and a read unit that shares the item's budget).
+    #[arg(long, value_name = "N", default_value_t = 0.0, value_parser = finite)]
+    pub reads_per_visit: f64,
+    /// Share of invocations that cold-start (each bills its init).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = finite)]
+    pub cold_start_rate: f64,
+    /// Subtract the always-free allowances (Lambda 1 M requests and
+    /// 400,000 GB-s, 100 GB transfer, 5 GB logs a month).
+    #[arg(long)]
+    pub free_tier: bool,
+    /// SAM template to read the stack's shape from (default:
+    /// infra/template.yaml here or in a directory above, up to the git root).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_template")]
+    pub template: Option<PathBuf>,
+    /// Read no template: the shape comes from the flags and the defaults.
+    #[arg(long)]
+    pub no_template: bool,
+    /// The API's kind (default: the template's, else http).
+    #[arg(long, value_enum)]
+    pub api: Option<ApiArg>,
+    /// The function's architecture (default: the template's, else arm64).
+    #[arg(long, value_enum)]
+    pub arch: Option<ArchArg>,
+    /// The function's memory (default: the template's, else 128).
+    #[arg(long, value_name = "MB", value_parser = finite)]
+    pub memory_mb: Option<f64>,
+    /// The function's timeout (default: the template's, else 6).
+    #[arg(long, value_name = "S", value_parser = finite)]
+    pub timeout_s: Option<f64>,
+    /// The stage's route throttle, requests/s (default: the template's,
+    /// else none).
+    #[arg(long, value_name = "RPS", value_parser = finite)]
+    pub route_rate: Option<f64>,
+    /// The route throttle's burst (default: the template's, else the rate).
+    #[arg(long, value_name = "N", value_parser = finite, requires = "route_rate")]
+    pub route_burst: Option<f64>,
+    /// The function's reserved concurrency (default: the template's, else none).
+    #[arg(long, value_name = "N", value_parser = finite)]
+    pub reserved_concurrency: Option<f64>,
+    /// The log group's retention (default: the template's, else never expire).
+    #[arg(long, value_name = "DAYS", value_parser = finite)]
+    pub log_retention_days: Option<f64>,
+    /// The account's Lambda concurrency (default 1,000; new accounts may
+    /// start lower: see Service Quotas).
+    #[arg(long, value_name = "N", value_parser = finite)]
+    pub concurrency: Option<f64>,
+    /// Function duration to bill; default: the run's Server-Timing mean,
+    /// else its mean client latency (an upper bound).
+    #[arg(long, value_name = "MS", value_parser = finite)]
     pub lambda_ms: Option<f64>,
-    /// JSON file overriding some prices (field names as in README, "Capacity planning").
+    /// Init duration of a cold start (default: the figures' median for the
+    /// architecture).
+    #[arg(long, value_name = "MS", value_parser = finite)]
+    pub init_ms: Option<f64>,
+    /// Bytes of the handler's log line (default: the measured figure).
+    #[arg(long, value_name = "BYTES", value_parser = finite)]
+    pub handler_log_bytes: Option<f64>,
+    /// JSON file overriding some prices (names as in loadtest/data/*.json).
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
-    /// JSON file overriding some quotas (limits), likewise.
+    /// JSON file overriding some limits, likewise.
     #[arg(long, value_name = "FILE")]
     pub limits: Option<PathBuf>,
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print the arithmetic of every line, and every figure's source.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 /// `--api`, as the cost model's [`ApiKind`].
@@ -81,122 +145,370 @@ impl From<ArchArg> for Arch {
     }
 }
 
-pub fn load_summary(path: &std::path::Path) -> anyhow::Result<Summary> {
+/// A number that is a number: `inf` and `NaN` are refused by name.
+fn finite(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is not a finite number"))
+    }
+}
+
+/// Where one part of the stack's shape came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Template,
+    Flag,
+    Default,
+}
+
+/// The stack's shape with the origin of each part.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackOrigins {
+    /// The template read, if any.
+    pub template: Option<PathBuf>,
+    /// How the template was found, or why there is none.
+    pub note: String,
+    pub api: Origin,
+    pub arch: Origin,
+    pub memory_mb: Origin,
+    pub timeout_s: Origin,
+    pub route_throttle: Origin,
+    pub reserved_concurrency: Origin,
+    pub log_retention_days: Origin,
+}
+
+pub fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
+    let cwd = std::env::current_dir()?;
+    let report = make_report(args, &cwd)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", text(&report, args.explain));
+    }
+    Ok(())
+}
+
+/// The whole plan, with where every input came from. `cwd` is where the
+/// template search starts.
+pub fn make_report(args: &PlanArgs, cwd: &Path) -> anyhow::Result<PlanReport> {
+    check_traffic(args)?;
+    let (summary, summary_path) = load_summary(&args.run)?;
+    let (book, figures_from) = load_figures(args)?;
+    let figures = book.resolve().map_err(|e| UsageError(e.to_string()))?;
+    let (stack, origins) = stack(args, cwd)?;
+    check_stack(&stack)?;
+    let traffic = Traffic {
+        visits_per_month: args.visits_per_month,
+        peak_visits_per_second: args.peak_per_second,
+        reads_per_visit: args.reads_per_visit,
+        cold_start_rate: args.cold_start_rate,
+        free_tier: args.free_tier,
+    };
+    let measured = measured(args, &summary)?;
+    let mut plan = cost::estimate(&traffic, &stack, &measured, &figures);
+    plan.warnings.extend(input_warnings(&origins));
+    let without_free_tier = args.free_tier.then(|| {
+        let t = Traffic {
+            free_tier: false,
+            ..traffic
+        };
+        cost::estimate(&t, &stack, &measured, &figures).total_usd_per_month
+    });
+    Ok(PlanReport {
+        run: RunRef::of(&summary, summary_path),
+        stack_origins: origins,
+        figures_from,
+        figures: book,
+        total_without_free_tier: without_free_tier,
+        plan,
+    })
+}
+
+fn usage(message: String) -> anyhow::Error {
+    UsageError(message).into()
+}
+
+/// The run's summary.json, refused (exit 2) when it is not one this
+/// version reads.
+pub fn load_summary(path: &Path) -> anyhow::Result<(Summary, PathBuf)> {
     let file = if path.is_dir() {
         path.join(files::SUMMARY)
     } else {
         path.to_owned()
     };
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a run summary", file.display()))
-}
-
-fn load<T: serde::de::DeserializeOwned + Default>(file: &Option<PathBuf>) -> anyhow::Result<T> {
-    match file {
-        None => Ok(T::default()),
-        Some(f) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("{}", f.display()))
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| usage(format!("reading {}: {e}", file.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| usage(format!("{} is not JSON: {e}", file.display())))?;
+    match value["schema_version"].as_u64() {
+        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        other => {
+            return Err(usage(format!(
+                "{} has schema_version {}; this loadtest reads {SCHEMA_VERSION}",
+                file.display(),
+                other.map_or("(none)".to_owned(), |v| v.to_string())
+            )));
         }
     }
+    let summary = serde_json::from_value(value)
+        .map_err(|e| usage(format!("{} is not a run summary: {e}", file.display())))?;
+    Ok((summary, file))
 }
 
-pub fn make_plan(args: &PlanArgs) -> anyhow::Result<(CapacityPlan, Summary)> {
-    if !(args.visits_per_month >= 0.0 && args.peak_per_second >= 0.0 && args.memory_mb > 0.0) {
-        return Err(crate::UsageError(
-            "--visits-per-month and --peak-per-second must be ≥ 0, --memory-mb > 0".into(),
-        )
-        .into());
+/// The built-in figures, with the override files and flags applied.
+fn load_figures(args: &PlanArgs) -> anyhow::Result<(FigureBook, Vec<String>)> {
+    let mut book = FigureBook::parse(FIGURES, FIGURES_NAME)?;
+    let mut from = vec![FIGURES_NAME.to_owned()];
+    for (file, group) in [(&args.prices, Group::Prices), (&args.limits, Group::Limits)] {
+        if let Some(f) = file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| usage(format!("reading {}: {e}", f.display())))?;
+            let name = f.display().to_string();
+            book.apply_overrides(group, &text, &name)
+                .map_err(|e| usage(e.to_string()))?;
+            from.push(name);
+        }
     }
-    let summary = load_summary(&args.run)?;
-    let prices: Prices = load(&args.prices)?;
-    let quotas: Quotas = load(&args.limits)?;
-    let stage_capacity = match summary.knee {
-        Some(k) => summary.steps.get(k).map(|s| s.achieved_rps),
-        None if summary.steps.is_empty() => Some(summary.throughput_rps),
-        None => None,
+    let mut flag = |group, name: &str, value: Option<f64>, flag: &str| -> anyhow::Result<()> {
+        if let Some(v) = value {
+            let json = serde_json::json!({ name: v }).to_string();
+            book.apply_overrides(group, &json, flag)
+                .map_err(|e| usage(e.to_string()))?;
+        }
+        Ok(())
     };
-    // A stepped run's saturated steps would inflate the mean: use the knee's.
-    let knee_mean = summary
-        .knee
-        .and_then(|k| summary.steps.get(k))
-        .map(|s| s.latency.mean_ms);
-    let measured = Measured {
-        lambda_duration_ms: args
-            .lambda_ms
-            .or(knee_mean)
-            .unwrap_or(summary.latency.ok.mean_ms),
-        response_bytes: summary.response_bytes_mean + HEADER_BYTES,
-        stage_capacity_rps: stage_capacity.filter(|c| *c > 0.0),
-    };
-    let traffic = Traffic {
-        visits_per_month: args.visits_per_month,
-        peak_visits_per_second: args.peak_per_second,
-        api: args.api.into(),
-        arch: args.arch.into(),
-        lambda_memory_mb: args.memory_mb,
-    };
-    Ok((
-        cost::estimate(&traffic, &measured, &prices, &quotas),
-        summary,
-    ))
+    flag(
+        Group::Limits,
+        "lambda_account_concurrency",
+        args.concurrency,
+        "--concurrency",
+    )?;
+    flag(Group::Footprint, "init_ms_arm64", args.init_ms, "--init-ms")?;
+    flag(
+        Group::Footprint,
+        "init_ms_x86_64",
+        args.init_ms,
+        "--init-ms",
+    )?;
+    flag(
+        Group::Footprint,
+        "handler_log_bytes",
+        args.handler_log_bytes,
+        "--handler-log-bytes",
+    )?;
+    Ok((book, from))
 }
 
-pub fn text(p: &CapacityPlan, s: &Summary) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "Capacity plan for {:.0} visits a month, peak {:.1} visits/s",
-        p.traffic.visits_per_month, p.traffic.peak_visits_per_second
-    );
-    let _ = writeln!(
-        o,
-        "From run {} against {}{}: mean latency {:.2} ms (billed as the Lambda's duration), {:.0} B a response",
-        s.run.run_id,
-        s.run.host,
-        if s.run.local_stage {
-            " (local stage: not AWS; measure a real stage for real figures)"
-        } else {
-            ""
-        },
-        p.measured.lambda_duration_ms,
-        p.measured.response_bytes
-    );
-    let _ = writeln!(o, "\nMonthly cost (USD)");
-    for c in &p.costs {
-        let _ = writeln!(
-            o,
-            "  {:<32} {:>10.2}   {}",
-            c.service, c.usd_per_month, c.basis
-        );
-    }
-    let _ = writeln!(o, "  {:<32} {:>10.2}", "total", p.total_usd_per_month);
-    let _ = writeln!(
-        o,
-        "\nLimits at the peak                              capacity     needed   headroom   binds at visits/s"
-    );
-    for l in &p.limits {
-        let _ = writeln!(
-            o,
-            "  {:<44} {:>10.1} {:>10.2} {:>9.1}x {:>12.0}",
-            l.limit, l.capacity, l.needed_at_peak, l.headroom, l.binds_at_visits_per_second
-        );
-    }
-    let _ = writeln!(o, "\nBinds first: {}", p.binding_limit);
-    for w in &p.warnings {
-        let _ = writeln!(o, "\nWARNING: {w}");
-    }
-    o
-}
-
-pub fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
-    let (plan, summary) = make_plan(args)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+/// Bounds past which an input is a mistake, not a plan.
+fn within(flag: &str, v: f64, lo: f64, hi: f64) -> anyhow::Result<()> {
+    if (lo..=hi).contains(&v) {
+        Ok(())
     } else {
-        print!("{}", text(&plan, &summary));
+        Err(usage(format!(
+            "{flag} {v}: expected a number from {} to {}",
+            cost::num(lo, 3),
+            cost::num(hi, 0)
+        )))
+    }
+}
+
+fn check_traffic(a: &PlanArgs) -> anyhow::Result<()> {
+    within("--visits-per-month", a.visits_per_month, 0.0, 1e13)?;
+    within("--peak-per-second", a.peak_per_second, 0.0, 1e8)?;
+    within("--reads-per-visit", a.reads_per_visit, 0.0, 1000.0)?;
+    within("--cold-start-rate", a.cold_start_rate, 0.0, 1.0)?;
+    let average = a.visits_per_month / SECONDS_PER_MONTH;
+    if a.peak_per_second < average {
+        return Err(usage(format!(
+            "--peak-per-second {} is below the month's average of {} visits/s (--visits-per-month {})",
+            a.peak_per_second,
+            cost::num(average, 3),
+            a.visits_per_month
+        )));
+    }
+    for (flag, v, lo, hi) in [
+        ("--concurrency", a.concurrency, 1.0, 1e7),
+        ("--lambda-ms", a.lambda_ms, 0.001, 900_000.0),
+        ("--init-ms", a.init_ms, 0.0, 10_000.0),
+        ("--handler-log-bytes", a.handler_log_bytes, 0.0, 1_048_576.0),
+    ] {
+        if let Some(v) = v {
+            within(flag, v, lo, hi)?;
+        }
     }
     Ok(())
 }
+
+/// The shape, whoever gave it: Lambda's own ranges.
+fn check_stack(s: &Stack) -> anyhow::Result<()> {
+    within("memory (MB)", s.memory_mb, 128.0, 10_240.0)?;
+    within("timeout (s)", s.timeout_s, 1.0, 900.0)?;
+    if let Some(t) = s.route_throttle {
+        within("route throttle rate", t.rate, 0.001, 1e8)?;
+        within("route throttle burst", t.burst, 0.0, 1e8)?;
+    }
+    if let Some(r) = s.reserved_concurrency {
+        within("reserved concurrency", r, 1.0, 1e7)?;
+    }
+    if let Some(d) = s.log_retention_days {
+        within("log retention (days)", d, 1.0, 3653.0)?;
+    }
+    Ok(())
+}
+
+/// The template's shape: the one named, the one found, or none.
+fn template_shape(
+    args: &PlanArgs,
+    cwd: &Path,
+) -> anyhow::Result<(Option<(TemplateShape, PathBuf)>, String)> {
+    let found = match (&args.template, args.no_template) {
+        (Some(file), _) => Some((file.clone(), "given with --template".to_owned())),
+        (None, true) => None,
+        (None, false) => template::find(cwd).map(|f| (f, format!("found from {}", cwd.display()))),
+    };
+    let Some((file, how)) = found else {
+        let note = if args.no_template {
+            "no template read (--no-template)".to_owned()
+        } else {
+            format!(
+                "no {} in {} or above it up to the git root: planning from flags and defaults (HTTP API, no route throttle, arm64, 128 MB, 6 s, logs never expire)",
+                template::RELATIVE_PATH,
+                cwd.display()
+            )
+        };
+        return Ok((None, note));
+    };
+    let shape = template::read(&file).map_err(|e| usage(e.to_string()))?;
+    Ok((
+        Some((shape, file.clone())),
+        format!("{} ({how}; parameters at their defaults)", file.display()),
+    ))
+}
+
+/// Flag, else template, else default, for each part of the shape.
+fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
+    let (shape, note) = template_shape(args, cwd)?;
+    let from_template = shape.is_some();
+    let t = shape.as_ref().map(|(s, _)| s);
+    fn pick<T: Copy>(flag: Option<T>, tpl: Option<T>, has_tpl: bool, default: T) -> (T, Origin) {
+        match (flag, tpl) {
+            (Some(v), _) => (v, Origin::Flag),
+            (None, Some(v)) if has_tpl => (v, Origin::Template),
+            _ => (default, Origin::Default),
+        }
+    }
+    let (api, api_o) = pick(
+        args.api.map(Into::into),
+        t.map(|s| s.api),
+        from_template,
+        ApiKind::Http,
+    );
+    let (arch, arch_o) = pick(
+        args.arch.map(Into::into),
+        t.map(|s| s.arch),
+        from_template,
+        Arch::Arm64,
+    );
+    let (memory_mb, mem_o) = pick(args.memory_mb, t.map(|s| s.memory_mb), from_template, 128.0);
+    let (timeout_s, to_o) = pick(args.timeout_s, t.map(|s| s.timeout_s), from_template, 6.0);
+    let flag_throttle = args.route_rate.map(|rate| Throttle {
+        rate,
+        burst: args
+            .route_burst
+            .or(t.and_then(|s| s.route_throttle).map(|th| th.burst))
+            .unwrap_or(rate),
+    });
+    let (route_throttle, th_o) = pick(
+        flag_throttle.map(Some),
+        t.map(|s| s.route_throttle),
+        from_template,
+        None,
+    );
+    let (reserved_concurrency, rc_o) = pick(
+        args.reserved_concurrency.map(Some),
+        t.map(|s| s.reserved_concurrency),
+        from_template,
+        None,
+    );
+    let (log_retention_days, lr_o) = pick(
+        args.log_retention_days.map(Some),
+        t.map(|s| s.log_retention_days),
+        from_template,
+        None,
+    );
+    let stack = Stack {
+        api,
+        arch,
+        memory_mb,
+        timeout_s,
+        route_throttle,
+        reserved_concurrency,
+        log_retention_days,
+    };
+    let origins = StackOrigins {
+        template: shape.map(|(_, f)| f),
+        note,
+        api: api_o,
+        arch: arch_o,
+        memory_mb: mem_o,
+        timeout_s: to_o,
+        route_throttle: th_o,
+        reserved_concurrency: rc_o,
+        log_retention_days: lr_o,
+    };
+    Ok((stack, origins))
+}
+
+/// What the run measured: the function's own time when the responses
+/// carried it, else the client's latency (of the knee step, in a stepped
+/// run: saturated steps would inflate it).
+fn measured(args: &PlanArgs, s: &Summary) -> anyhow::Result<Measured> {
+    let knee = s.knee.and_then(|k| s.steps.get(k));
+    let client_ms = knee.map_or(s.latency.ok.mean_ms, |k| k.latency.mean_ms);
+    let (function_ms, basis) = match (args.lambda_ms, s.server_timing.filter(|t| t.count > 0)) {
+        (Some(ms), _) => (ms, DurationBasis::Given),
+        (None, Some(t)) => (
+            t.mean_ms,
+            DurationBasis::ServerTiming { responses: t.count },
+        ),
+        (None, None) => (client_ms, DurationBasis::ClientLatency),
+    };
+    if !(function_ms > 0.0 && function_ms.is_finite()) {
+        return Err(usage(
+            "the run measured no duration (no ok response, no Server-Timing): give --lambda-ms"
+                .into(),
+        ));
+    }
+    let demonstrated = match knee {
+        Some(k) => Some(k.achieved_rps),
+        None if s.steps.is_empty() => Some(s.throughput_rps),
+        None => None,
+    };
+    Ok(Measured {
+        function_ms,
+        basis,
+        response_body_bytes: s.response_bytes_mean,
+        demonstrated_rps: demonstrated.filter(|r| *r > 0.0),
+        local_stage: s.run.local_stage,
+    })
+}
+
+fn input_warnings(origins: &StackOrigins) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if origins.template.is_none() {
+        out.push(Warning::new(
+            WarningKind::Inputs,
+            format!("Stack: {}.", origins.note),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

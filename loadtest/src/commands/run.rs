@@ -29,6 +29,8 @@ use crate::output::run_dir;
 pub const DEFAULT_USERS: usize = 32;
 /// Seconds when neither -t nor a test plan says: a short run.
 pub const DEFAULT_RUN_SECS: usize = 10;
+/// Seconds a request may take (goose's `--timeout`) before it is unknown.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
 
 /// How the users are scheduled: goose's own options, or `--steps`.
 #[derive(Clone)]
@@ -223,7 +225,10 @@ fn build_attack(
         .register_scenario(scenario!("visitor").register_transaction(visit_transaction(state)))
         .set_default(GooseDefault::NoTelnet, true)?
         .set_default(GooseDefault::NoPrintMetrics, true)?
-        .set_default(GooseDefault::Timeout, "10")?
+        .set_default(
+            GooseDefault::Timeout,
+            DEFAULT_TIMEOUT_SECS.to_string().as_str(),
+        )?
         .set_default(
             GooseDefault::ReportFile,
             dir.join(run_dir::GOOSE_REPORT).to_string_lossy().as_ref(),

@@ -69,8 +69,14 @@ impl Target {
 
 /// Checks a `--host` value: an absolute http(s) URL.
 pub fn validate_host(host: &str) -> Result<(), UsageError> {
-    let url = reqwest::Url::parse(host)
-        .map_err(|e| UsageError(format!("--host {host:?} is not a URL: {e}")))?;
+    let url = reqwest::Url::parse(host).map_err(|e| {
+        let hint = if host.contains("://") {
+            String::new()
+        } else {
+            format!(" (did you mean http://{host} ?)")
+        };
+        UsageError(format!("--host {host:?} is not a URL: {e}{hint}"))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UsageError(format!(
             "--host {host:?}: use http:// or https://"
@@ -93,7 +99,7 @@ pub async fn read_count(http: &reqwest::Client, base: &str, path: &str) -> anyho
                 return Ok(body.count);
             }
             Ok(r) => last = Some(format!("GET {url} answered {}", r.status())),
-            Err(e) => last = Some(format!("GET {url}: {e}")),
+            Err(e) => last = Some(format!("GET {url}: {}", with_causes(&e))),
         }
     }
     anyhow::bail!(last.unwrap_or_default())
@@ -107,4 +113,21 @@ pub fn visits_url(base: &str, path: &str) -> String {
         counter_api::VISITS_ROUTE,
         counter_api::encode_component(path)
     )
+}
+
+/// An error and its causes on one line ("error sending request: client
+/// error (Connect): tcp connect error: Connection refused"): reqwest's own
+/// text drops the cause a user needs.
+pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -7,6 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::analysis::stats::{Second, StepStats};
+use crate::analysis::usl::UslFit;
 
 const SIZE: (u32, u32) = (760, 320);
 
@@ -97,46 +98,111 @@ pub fn over_time(seconds: &[Second]) -> String {
     })
 }
 
-/// p50 and p99 latency against achieved throughput, one point per step;
-/// the knee circled.
-pub fn latency_vs_throughput(steps: &[StepStats], knee: Option<usize>) -> String {
-    svg(SIZE, |root| {
-        let max_x = max_of(steps.iter().map(|s| s.achieved_rps), 1.0);
-        let max_y = max_of(steps.iter().map(|s| s.latency.p99_ms), 0.001);
-        let caption = "latency vs throughput per step: p50 green, p99 red, knee circled";
-        let mut c = chart(root, caption, 8, 30)
-            .build_cartesian_2d(0f64..max_x * 1.1, 0f64..max_y * 1.15)
-            .map_err(msg)?;
-        c.configure_mesh()
-            .x_desc("achieved requests/s")
-            .y_desc("ms")
-            .draw()
-            .map_err(msg)?;
-        let p50 = steps.iter().map(|s| (s.achieved_rps, s.latency.p50_ms));
-        let p99 = steps.iter().map(|s| (s.achieved_rps, s.latency.p99_ms));
-        c.draw_series(LineSeries::new(p50, &GREEN)).map_err(msg)?;
-        c.draw_series(LineSeries::new(p99.clone(), &RED))
-            .map_err(msg)?;
-        c.draw_series(p99.map(|p| Circle::new(p, 3, RED.filled())))
-            .map_err(msg)?;
-        c.draw_series(steps.iter().map(|s| {
-            Text::new(
-                format!("{}u", s.users),
-                (s.achieved_rps, s.latency.p99_ms),
-                ("sans-serif", 11),
-            )
-        }))
-        .map_err(msg)?;
-        if let Some(k) = knee.and_then(|k| steps.get(k)) {
-            c.draw_series(std::iter::once(Circle::new(
-                (k.achieved_rps, k.latency.p99_ms),
-                9,
-                BLACK.stroke_width(2),
-            )))
-            .map_err(msg)?;
-        }
-        Ok(())
+/// Two panels for a stepped run: p50 and p99 latency against achieved
+/// throughput, one point per step, the knee circled; and throughput
+/// against users, the measured steps as points with the fitted USL curve
+/// (and its peak) drawn over them.
+pub fn latency_vs_throughput(
+    steps: &[StepStats],
+    knee: Option<usize>,
+    usl: Option<&UslFit>,
+) -> String {
+    let size = (SIZE.0, 2 * SIZE.1);
+    svg(size, |root| {
+        let (top, bottom) = root.split_vertically(SIZE.1);
+        latency_panel(&top, steps, knee)?;
+        usl_panel(&bottom, steps, usl)
     })
+}
+
+fn latency_panel(area: &Area<'_>, steps: &[StepStats], knee: Option<usize>) -> Result<(), String> {
+    let max_x = max_of(steps.iter().map(|s| s.achieved_rps), 1.0);
+    let max_y = max_of(steps.iter().map(|s| s.latency.p99_ms), 0.001);
+    let caption = "latency vs throughput per step: p50 green, p99 red, knee circled";
+    let mut c = chart(area, caption, 8, 30)
+        .build_cartesian_2d(0f64..max_x * 1.1, 0f64..max_y * 1.15)
+        .map_err(msg)?;
+    c.configure_mesh()
+        .x_desc("achieved requests/s")
+        .y_desc("ms")
+        .draw()
+        .map_err(msg)?;
+    let p50 = steps.iter().map(|s| (s.achieved_rps, s.latency.p50_ms));
+    let p99 = steps.iter().map(|s| (s.achieved_rps, s.latency.p99_ms));
+    c.draw_series(LineSeries::new(p50, &GREEN)).map_err(msg)?;
+    c.draw_series(LineSeries::new(p99.clone(), &RED))
+        .map_err(msg)?;
+    c.draw_series(p99.map(|p| Circle::new(p, 3, RED.filled())))
+        .map_err(msg)?;
+    c.draw_series(steps.iter().map(|s| {
+        Text::new(
+            format!("{}u", s.users),
+            (s.achieved_rps, s.latency.p99_ms),
+            ("sans-serif", 11),
+        )
+    }))
+    .map_err(msg)?;
+    if let Some(k) = knee.and_then(|k| steps.get(k)) {
+        c.draw_series(std::iter::once(Circle::new(
+            (k.achieved_rps, k.latency.p99_ms),
+            9,
+            BLACK.stroke_width(2),
+        )))
+        .map_err(msg)?;
+    }
+    Ok(())
+}
+
+/// Throughput against users: the steps, and the USL curve fitted to them.
+fn usl_panel(area: &Area<'_>, steps: &[StepStats], usl: Option<&UslFit>) -> Result<(), String> {
+    let max_users = steps.iter().map(|s| s.users).max().unwrap_or(1) as f64;
+    // Show the predicted peak when it is near the measured range.
+    let max_n = usl
+        .and_then(|u| u.peak_users)
+        .filter(|n| *n <= 2.0 * max_users)
+        .map_or(max_users, |n| n.max(max_users))
+        * 1.1;
+    let curve: Vec<(f64, f64)> = usl.map_or(vec![], |u| {
+        (0..=200)
+            .map(|i| 1.0 + (max_n - 1.0) * f64::from(i) / 200.0)
+            .map(|n| (n, u.throughput(n)))
+            .collect()
+    });
+    let max_y = max_of(
+        steps
+            .iter()
+            .map(|s| s.achieved_rps)
+            .chain(curve.iter().map(|p| p.1)),
+        1.0,
+    );
+    let caption = match usl {
+        Some(_) => "throughput vs users: steps as points, fitted USL curve blue",
+        None => "throughput vs users (no USL fit: fewer than 3 step sizes)",
+    };
+    let mut c = chart(area, caption, 8, 30)
+        .build_cartesian_2d(0f64..max_n, 0f64..max_y * 1.15)
+        .map_err(msg)?;
+    c.configure_mesh()
+        .x_desc("users")
+        .y_desc("requests/s")
+        .draw()
+        .map_err(msg)?;
+    c.draw_series(LineSeries::new(curve, BLUE.stroke_width(2)))
+        .map_err(msg)?;
+    c.draw_series(
+        steps
+            .iter()
+            .map(|s| Circle::new((s.users as f64, s.achieved_rps), 4, RED.filled())),
+    )
+    .map_err(msg)?;
+    let peak = usl
+        .and_then(|u| u.peak_users.zip(u.peak_rps))
+        .filter(|(n, _)| *n <= max_n);
+    if let Some(p) = peak {
+        c.draw_series(std::iter::once(Cross::new(p, 6, BLACK.stroke_width(2))))
+            .map_err(msg)?;
+    }
+    Ok(())
 }
 
 /// Latency by percentile (from the HDR histogram).

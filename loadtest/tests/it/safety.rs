@@ -76,6 +76,10 @@ async fn usage_errors_exit_2_with_a_clear_message() {
         (&["--max-error-rate", "2"], "not a fraction"),
         (&["--host", "not a url"], "--host"),
         (&["--host", "ftp://127.0.0.1"], "http:// or https://"),
+        (
+            &["--host", "127.0.0.1:8080"],
+            "did you mean http://127.0.0.1:8080",
+        ),
         (&["--path", "relative"], "--path"),
         (&["--run-id", "a/b"], "run id"),
         (
@@ -121,4 +125,52 @@ async fn help_lists_goose_options_and_the_harness_options() {
     ] {
         assert!(text.contains(flag), "{flag} in --help");
     }
+}
+
+#[tokio::test]
+async fn help_is_one_screen_and_its_defaults_are_the_ones_a_run_uses() {
+    use loadtest::commands::run::{DEFAULT_RUN_SECS, DEFAULT_TIMEOUT_SECS, DEFAULT_USERS};
+    let o = loadtest(&["--help"]).await;
+    let text = stdout(&o);
+    assert!(
+        text.lines().count() < 60,
+        "{} lines:\n{text}",
+        text.lines().count()
+    );
+    for default in [
+        format!("Concurrent users [default: {DEFAULT_USERS}]"),
+        format!("[default: {DEFAULT_RUN_SECS} s]"),
+        format!("[default: {DEFAULT_TIMEOUT_SECS}]"),
+    ] {
+        assert!(text.contains(&default), "{default} in --help:\n{text}");
+    }
+    assert!(!text.contains("GooseDefault"), "{text}");
+    let all = stdout(&loadtest(&["--help-goose"]).await);
+    assert!(
+        all.contains("--no-telnet") && !all.contains("GooseDefault"),
+        "{all}"
+    );
+    let v = loadtest(&["-V"]).await;
+    assert_eq!(v.status.code(), Some(0));
+    assert!(stdout(&v).starts_with("loadtest "), "{}", stdout(&v));
+}
+
+#[tokio::test]
+async fn a_closed_port_is_named_as_refused() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let r = crate::helpers::run(
+        "refused",
+        &["--host", &format!("http://127.0.0.1:{port}"), "-t", "1"],
+    )
+    .await;
+    assert_eq!(r.code(), Some(1));
+    assert!(
+        r.stderr().to_lowercase().contains("connection refused"),
+        "the cause is kept: {}",
+        r.stderr()
+    );
 }

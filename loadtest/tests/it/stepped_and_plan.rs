@@ -1,7 +1,7 @@
 use crate::helpers::{loadtest, run, stderr, stdout};
 
 #[tokio::test]
-async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans() {
+async fn a_stepped_run_fits_the_usl_names_the_knee_records_server_timing_then_plans() {
     let r = run(
         "steps",
         &[
@@ -22,6 +22,7 @@ async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans(
     assert_eq!(r.code(), Some(0), "{text}{}", r.stderr());
     assert!(text.contains("Steps   users"), "{text}");
     assert!(text.contains("knee:"), "{text}");
+    assert!(text.contains("USL fit X(N)"), "{text}");
     let dir = &r.dir;
     let s = r.summary();
     assert_eq!(s.steps.len(), 3);
@@ -30,34 +31,64 @@ async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans(
         "{:?}",
         s.steps
     );
-    assert!(s.knee.is_some());
+    let usl = s.usl.expect("three step sizes are fitted");
+    assert_eq!(usl.points, 3);
+    assert!(
+        usl.lambda > 0.0 && usl.sigma >= 0.0 && usl.kappa >= 0.0,
+        "{usl:?}"
+    );
+    assert!(s.knee.is_some(), "the first step is within 1 s p99");
+    // The local stage's handler sends Server-Timing: every ok response carried it.
+    let timing = s.server_timing.expect("Server-Timing recorded");
+    assert!(timing.count >= s.requests.ok, "{timing:?} {:?}", s.requests);
+    assert!(
+        timing.mean_ms > 0.0 && timing.mean_ms <= s.latency.all.mean_ms,
+        "{timing:?}"
+    );
     let plot = s
         .files
         .get("plot_latency_vs_throughput")
         .expect("the summary links the plot");
     let svg = std::fs::read_to_string(dir.join(plot)).expect("plot");
     assert!(svg.contains("<svg") && svg.contains("latency vs throughput"));
+    assert!(svg.contains("fitted USL curve"), "the chart draws the fit");
 
     let dir_s = dir.to_str().expect("utf-8");
+    plans_from_the_run(dir_s).await;
+    refuses_bad_plan_inputs(dir_s).await;
+}
+
+/// `plan` on the stepped run: text with the measured duration, and JSON
+/// with the same warnings, the run and the inputs.
+async fn plans_from_the_run(dir: &str) {
     let plan = loadtest(&[
         "plan",
-        dir_s,
+        dir,
         "--visits-per-month",
         "10000000",
         "--peak-per-second",
         "20",
+        "--explain",
     ])
     .await;
     let text = stdout(&plan);
     assert_eq!(plan.status.code(), Some(0), "{text}{}", stderr(&plan));
-    assert!(
-        text.contains("Monthly cost (USD)") && text.contains("DynamoDB writes"),
-        "{text}"
-    );
-    assert!(text.contains("Binds first:"), "{text}");
+    for needle in [
+        "Monthly cost (USD)",
+        "DynamoDB writes",
+        "CloudWatch Logs ingestion",
+        "350 B, measured",
+        "Binds first:",
+        "the function's measured duration: the handler's own Server-Timing",
+        "infra/template.yaml",
+        "route throttle 200/s burst 400 [template]",
+        "Figures used",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
     let json = loadtest(&[
         "plan",
-        dir_s,
+        dir,
         "--visits-per-month",
         "1e6",
         "--peak-per-second",
@@ -66,9 +97,92 @@ async fn a_stepped_run_reports_each_step_names_the_knee_and_plots_it_then_plans(
     ])
     .await;
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    let kinds: Vec<&str> = plan["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|w| w["kind"].as_str())
+        .collect();
+    for kind in ["item_sharding", "local_stage", "peak_above_limit"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(plan["run"]["run_id"], "steps");
+    assert_eq!(plan["binding_limit"], "stage_route_throttle");
+    assert_eq!(plan["stack_origins"]["route_throttle"], "template");
+    assert_eq!(plan["measured"]["basis"]["from"], "server_timing");
+    assert!(plan["figures"]["prices"]["http_api_per_million"]["source"].is_string());
+    assert!(plan["traffic"]["peak_visits_per_second"].as_f64() == Some(1500.0));
+}
+
+/// Exit 2 for a non-finite input and for a summary of another schema.
+async fn refuses_bad_plan_inputs(dir: &str) {
+    let inf = loadtest(&[
+        "plan",
+        dir,
+        "--visits-per-month",
+        "1e6",
+        "--peak-per-second",
+        "inf",
+    ])
+    .await;
+    assert_eq!(inf.status.code(), Some(2));
+    assert!(stderr(&inf).contains("inf"), "{}", stderr(&inf));
+
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
+    let text =
+        std::fs::read_to_string(std::path::Path::new(dir).join("summary.json")).expect("summary");
+    let mut v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    v["schema_version"] = 2.into();
+    let future = tmp.path().join("summary.json");
+    std::fs::write(&future, v.to_string()).expect("write");
+    let refused = loadtest(&[
+        "plan",
+        future.to_str().expect("utf-8"),
+        "--visits-per-month",
+        "1e6",
+        "--peak-per-second",
+        "20",
+    ])
+    .await;
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
-        plan["warnings"][0]
-            .as_str()
-            .is_some_and(|w| w.contains("write sharding"))
+        stderr(&refused).contains("schema_version 2"),
+        "{}",
+        stderr(&refused)
     );
+}
+
+/// `--max-p99` fails a stepped run whose first step already misses it
+/// (no step was within it), as --help and the README say.
+#[tokio::test]
+async fn a_stepped_run_whose_first_step_misses_max_p99_fails() {
+    let r = run(
+        "steps-miss",
+        &[
+            "--steps",
+            "1,2",
+            "--step-secs",
+            "1",
+            "--warmup-secs",
+            "1",
+            "--max-p99",
+            "0.001",
+            "--max-duration",
+            "60",
+        ],
+    )
+    .await;
+    let text = r.stdout();
+    assert_eq!(r.code(), Some(1), "{text}{}", r.stderr());
+    assert!(
+        text.contains("knee: none, the first step already missed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the run fails only if its first step misses them: FAIL"),
+        "{text}"
+    );
+    let s = r.summary();
+    assert!(s.verdict.passed(), "the counter itself is fine");
+    assert!(!s.passed);
 }

@@ -1,0 +1,352 @@
+use clap::Parser;
+
+use super::*;
+use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
+use crate::analysis::cost::{CostItem, LimitKind};
+use crate::analysis::observation::Observation;
+use crate::analysis::stats::ServerTiming;
+use crate::analysis::summary::RunFacts;
+use crate::commands::cli::{Cli, Command};
+
+/// A run directory holding a summary of 100 ok requests of 7.4 ms, with
+/// or without the handler's Server-Timing.
+fn run_dir(server_timing: Option<ServerTiming>) -> tempfile::TempDir {
+    let ops: Vec<Observation> = (0..100)
+        .map(|i| Observation::ok(i * 10_000_000, i * 10_000_000 + 7_400_000, i + 1))
+        .collect();
+    let evidence = RunEvidence {
+        final_count: 100,
+        response_bytes_mean: 50.0,
+        server_timing,
+        ..RunEvidence::of(RunFacts {
+            run_id: "planned".into(),
+            nodes: vec![0],
+            host: "https://example.execute-api.us-east-1.amazonaws.com/prod".into(),
+            local_stage: false,
+            path: "/__loadtest/planned".into(),
+            outside_traffic: false,
+            started_at_unix_ns: 0,
+            users: 1,
+        })
+    };
+    let summary = analyse(
+        evidence,
+        &ops,
+        &Thresholds {
+            max_p99_ms: None,
+            max_error_rate: 0.01,
+        },
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join(files::SUMMARY),
+        serde_json::to_string(&summary).expect("json"),
+    )
+    .expect("write");
+    dir
+}
+
+fn args(dir: &Path, extra: &[&str]) -> PlanArgs {
+    let mut all = vec!["loadtest", "plan", dir.to_str().expect("utf-8")];
+    all.extend_from_slice(extra);
+    match Cli::try_parse_from(all).expect("parses").command {
+        Some(Command::Plan(a)) => *a,
+        other => panic!("not a plan: {other:?}"),
+    }
+}
+
+/// The repository's root, where infra/template.yaml is (test code may
+/// know the build tree; the binary does not).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_owned()
+}
+
+fn usage_error(r: anyhow::Result<PlanReport>) -> String {
+    let e = r.expect_err("refused");
+    assert!(e.downcast_ref::<UsageError>().is_some(), "exit 2: {e:#}");
+    e.to_string()
+}
+
+#[test]
+fn the_template_found_from_the_current_directory_makes_300_per_second_bind_on_the_stage() {
+    let dir = run_dir(None);
+    let r = make_report(
+        &args(
+            dir.path(),
+            &["--visits-per-month", "1e7", "--peak-per-second", "300"],
+        ),
+        &repo().join("loadtest/src"),
+    )
+    .expect("plan");
+    assert_eq!(
+        r.stack_origins.template,
+        Some(repo().join("infra/template.yaml"))
+    );
+    assert_eq!(r.stack_origins.route_throttle, Origin::Template);
+    assert_eq!(r.plan.binding_limit, Some(LimitKind::StageRouteThrottle));
+    let t = text(&r, false);
+    assert!(
+        t.contains("route throttle 200/s burst 400 [template]"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Binds first: API stage route throttle at 200 visits/s"),
+        "{t}"
+    );
+}
+
+#[test]
+fn flags_override_the_template_and_without_one_the_defaults_are_said() {
+    let dir = run_dir(None);
+    let r = make_report(
+        &args(
+            dir.path(),
+            &[
+                "--visits-per-month",
+                "1e7",
+                "--peak-per-second",
+                "300",
+                "--route-rate",
+                "2000",
+                "--arch",
+                "x86_64",
+            ],
+        ),
+        &repo(),
+    )
+    .expect("plan");
+    assert_eq!(r.stack_origins.route_throttle, Origin::Flag);
+    assert_eq!(
+        r.plan.stack.route_throttle.map(|t| t.burst),
+        Some(400.0),
+        "the template's burst"
+    );
+    assert_eq!(r.plan.stack.arch, Arch::X86_64);
+    assert_eq!(
+        r.plan.binding_limit,
+        Some(LimitKind::DynamoDbItemThroughput)
+    );
+
+    let r = make_report(
+        &args(
+            dir.path(),
+            &[
+                "--visits-per-month",
+                "1e7",
+                "--peak-per-second",
+                "300",
+                "--no-template",
+            ],
+        ),
+        &repo(),
+    )
+    .expect("plan");
+    assert_eq!(r.stack_origins.template, None);
+    assert_eq!(r.stack_origins.memory_mb, Origin::Default);
+    assert!(
+        r.plan
+            .warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::Inputs && w.message.contains("--no-template"))
+    );
+}
+
+#[test]
+fn server_timing_is_billed_when_the_run_has_it_and_client_latency_is_the_fallback() {
+    let timed = run_dir(Some(ServerTiming {
+        count: 100,
+        mean_ms: 0.42,
+        p50_ms: 0.4,
+        p99_ms: 0.9,
+    }));
+    let a = args(
+        timed.path(),
+        &["--visits-per-month", "1e7", "--peak-per-second", "20"],
+    );
+    let r = make_report(&a, &repo()).expect("plan");
+    assert_eq!(
+        r.plan.measured.basis,
+        DurationBasis::ServerTiming { responses: 100 }
+    );
+    assert_eq!(r.plan.measured.function_ms, 0.42);
+    assert!(text(&r, false).contains("the function's measured duration"));
+    assert!(
+        !r.plan
+            .warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::ClientLatency)
+    );
+
+    let untimed = run_dir(None);
+    let a = args(
+        untimed.path(),
+        &["--visits-per-month", "1e7", "--peak-per-second", "20"],
+    );
+    let r = make_report(&a, &repo()).expect("plan");
+    assert_eq!(r.plan.measured.basis, DurationBasis::ClientLatency);
+    assert!((r.plan.measured.function_ms - 7.4).abs() < 0.01);
+    assert!(
+        r.plan
+            .warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::ClientLatency)
+    );
+}
+
+#[test]
+fn the_free_tier_and_explain_show_their_arithmetic() {
+    let dir = run_dir(None);
+    let a = args(
+        dir.path(),
+        &[
+            "--visits-per-month",
+            "1e7",
+            "--peak-per-second",
+            "20",
+            "--free-tier",
+            "--explain",
+        ],
+    );
+    let r = make_report(&a, &repo()).expect("plan");
+    let without = r.total_without_free_tier.expect("both totals");
+    assert!(without > r.plan.total_usd_per_month);
+    let t = text(&r, true);
+    assert!(t.contains("the free tier takes $"), "{t}");
+    assert!(
+        t.contains("free tier: 1,000,000 of 1,000,000 invocations free"),
+        "{t}"
+    );
+    assert!(t.contains("prices.http_api_per_million"), "{t}");
+    let logs = r.plan.cost(CostItem::LogsIngestion).expect("logs");
+    assert!(logs.usd_per_month > 0.0);
+}
+
+#[test]
+fn bad_inputs_are_refused_by_name_and_change_nothing() {
+    let dir = run_dir(None);
+    let e = Cli::try_parse_from([
+        "loadtest",
+        "plan",
+        "x",
+        "--visits-per-month",
+        "1",
+        "--peak-per-second",
+        "inf",
+    ])
+    .expect_err("inf");
+    assert!(
+        e.to_string().contains("`inf` is not a finite number"),
+        "{e}"
+    );
+    let msg = usage_error(make_report(
+        &args(
+            dir.path(),
+            &["--visits-per-month", "1e7", "--peak-per-second", "1"],
+        ),
+        &repo(),
+    ));
+    assert!(msg.contains("below the month's average"), "{msg}");
+    let msg = usage_error(make_report(
+        &args(
+            dir.path(),
+            &[
+                "--visits-per-month",
+                "1e7",
+                "--peak-per-second",
+                "20",
+                "--memory-mb",
+                "64",
+            ],
+        ),
+        &repo(),
+    ));
+    assert!(msg.contains("memory"), "{msg}");
+    let msg = usage_error(make_report(
+        &args(
+            dir.path(),
+            &[
+                "--visits-per-month",
+                "1e7",
+                "--peak-per-second",
+                "20",
+                "--cold-start-rate",
+                "2",
+            ],
+        ),
+        &repo(),
+    ));
+    assert!(msg.contains("--cold-start-rate 2"), "{msg}");
+}
+
+#[test]
+fn a_summary_of_another_schema_version_is_refused() {
+    let dir = run_dir(None);
+    let file = dir.path().join(files::SUMMARY);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("json");
+    v["schema_version"] = 99.into();
+    std::fs::write(&file, v.to_string()).expect("write");
+    let msg = usage_error(make_report(
+        &args(
+            dir.path(),
+            &["--visits-per-month", "1e7", "--peak-per-second", "20"],
+        ),
+        &repo(),
+    ));
+    assert!(msg.contains("schema_version 99"), "{msg}");
+}
+
+#[test]
+fn override_files_replace_figures_and_typos_are_refused() {
+    let dir = run_dir(None);
+    let prices = dir.path().join("prices.json");
+    std::fs::write(&prices, r#"{"http_api_per_million": 2.0}"#).expect("write");
+    let p = prices.to_str().expect("utf-8");
+    let r = make_report(
+        &args(
+            dir.path(),
+            &[
+                "--visits-per-month",
+                "1e7",
+                "--peak-per-second",
+                "20",
+                "--prices",
+                p,
+            ],
+        ),
+        &repo(),
+    )
+    .expect("plan");
+    assert!(
+        (r.plan
+            .cost(CostItem::ApiGateway)
+            .expect("api")
+            .usd_per_month
+            - 20.0)
+            .abs()
+            < 1e-9
+    );
+    assert_eq!(r.figures_from.len(), 2);
+    std::fs::write(&prices, r#"{"http_api_per_milion": 2.0}"#).expect("write");
+    let msg = usage_error(make_report(
+        &args(
+            dir.path(),
+            &[
+                "--visits-per-month",
+                "1e7",
+                "--peak-per-second",
+                "20",
+                "--prices",
+                p,
+            ],
+        ),
+        &repo(),
+    ));
+    assert!(
+        msg.contains("unknown figure `http_api_per_milion`"),
+        "{msg}"
+    );
+}
