@@ -60,8 +60,7 @@ pub fn write_summary(dir: &Path, summary: &Summary, h: &Histogram<u64>) -> anyho
     std::fs::write(dir.join(files::PLOT_OVER_TIME), &over_time)?;
     let mut charts = vec![("Over time", over_time)];
     if !summary.steps.is_empty() {
-        let curve =
-            plot::latency_vs_throughput(&summary.steps, summary.knee, summary.usl.as_ref());
+        let curve = plot::latency_vs_throughput(&summary.steps, summary.knee, summary.usl.as_ref());
         std::fs::write(dir.join(files::PLOT_LATENCY_VS_THROUGHPUT), &curve)?;
         charts.insert(0, ("Latency against load", curve));
     }
