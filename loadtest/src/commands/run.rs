@@ -146,12 +146,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         path.clone(),
         node,
         initial,
-        &UserRules {
-            abort_error_rate: harness.abort_error_rate,
-            abort_min_requests: harness.abort_min_requests,
-            max_requests: harness.max_requests,
-            user_interval: harness.user_rate.map(|r| Duration::from_secs_f64(1.0 / r)),
-        },
+        &user_rules(&harness),
     ));
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -184,22 +179,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         started_at_unix_ns: execution.started_at_unix_ns,
         users: workload.peak_users,
     };
-    let thresholds = Thresholds {
-        max_p99_ms: harness.max_p99,
-        max_error_rate: harness.max_error_rate,
-    };
     let (summary, ops) = judge(
         state,
         facts,
         &harness,
         &workload,
         execution,
-        initial,
-        final_count,
-        &thresholds,
+        (initial, final_count),
     );
     run_dir::write_run(&dir, &summary, &ops)?;
     Ok(summary)
+}
+
+/// The bounds and rules the users obey, from the flags.
+fn user_rules(harness: &HarnessArgs) -> UserRules {
+    UserRules {
+        abort_error_rate: harness.abort_error_rate,
+        abort_min_requests: harness.abort_min_requests,
+        max_requests: harness.max_requests,
+        user_interval: harness.user_rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+    }
 }
 
 /// The counter this run increments: a real page (`--path`; others visit it
@@ -328,16 +327,13 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
 }
 
 /// Everything the run saw → the summary, and the observations it judged.
-#[allow(clippy::too_many_arguments)]
 fn judge(
     state: RunState,
     run: RunFacts,
     harness: &HarnessArgs,
     workload: &Workload,
     execution: Execution,
-    initial: u64,
-    final_count: u64,
-    thresholds: &Thresholds,
+    (initial, final_count): (u64, u64),
 ) -> (Summary, Vec<Observation>) {
     let mut aborted = state.aborted.get().cloned();
     if let Some(e) = execution.goose_error {
@@ -369,7 +365,11 @@ fn judge(
         per_user_rps: harness.user_rate,
         server_timing,
     };
-    (analyse(evidence, &ops, thresholds), ops)
+    let thresholds = Thresholds {
+        max_p99_ms: harness.max_p99,
+        max_error_rate: harness.max_error_rate,
+    };
+    (analyse(evidence, &ops, &thresholds), ops)
 }
 
 fn new_run_id() -> String {

@@ -11,3 +11,4 @@ mod racy_counter;
 mod runs;
 mod safety;
 mod stepped_and_plan;
+mod structure;
