@@ -300,15 +300,29 @@ pub async fn verify(contract: &Contract, target: &Target) -> Report {
             "/visits",
         ),
     ];
+    // Other spellings of the route are other routes: 404, nothing counted
+    // (checked below: the page still reads 2).
+    for route in ["/visits/", "/visits//"] {
+        for method in [Method::POST, Method::GET] {
+            cases.push((
+                "notFound",
+                method,
+                format!("{base}{route}?path={}", encode(&page)),
+                404,
+                "/{unknown}",
+            ));
+        }
+    }
     if let Some(p) = &target.disallowed_path {
         cases.push(("notAllowed", Method::POST, visits(p), 400, "/visits"));
     }
     for (example, method, url, status, path) in cases {
-        // The contract documents 405 under POST; 404 under GET /{unknown}.
-        let doc_method = if status == 405 {
-            "POST"
-        } else {
-            method.as_str()
+        // The contract documents 405 under POST; 404 under GET /{unknown}
+        // (which stands for every method).
+        let doc_method = match status {
+            405 => "POST",
+            404 => "GET",
+            _ => method.as_str(),
         };
         let o = op(path, doc_method, status);
         let check = format!("{} {path} {status} ({example})", method.as_str());

@@ -122,6 +122,46 @@ async fn the_api_meets_every_operation_and_example_of_the_contract() {
     }
 }
 
+/// `//visits`, `/visits/` and `/visits//` are other routes: the contract's
+/// 404, and nothing is counted (the contract has one route, `/visits`).
+#[tokio::test]
+async fn other_spellings_of_the_route_are_404_and_count_nothing() {
+    let c = contract();
+    let stage = LocalStage::start(StageOptions::new(config(&[])))
+        .await
+        .expect("stage");
+    let http = reqwest::Client::new();
+    let base = stage.url();
+    let not_found = Operation {
+        path: "/{unknown}".into(),
+        method: "GET".into(),
+        status: 404,
+    };
+    for route in ["//visits", "/visits/", "/visits//"] {
+        for method in [Method::POST, Method::GET] {
+            let url = format!("{base}{route}?path=/spelled");
+            let reply = send(&http, method.clone(), &url, None)
+                .await
+                .expect("answers");
+            let findings = check_reply(&c, &not_found, &reply, &format!("{method} {route}"));
+            assert!(findings.is_empty(), "{findings:?}");
+        }
+    }
+    let read = send(
+        &http,
+        Method::GET,
+        &format!("{base}/visits?path=/spelled"),
+        None,
+    )
+    .await
+    .expect("answers");
+    assert_eq!(
+        read.body,
+        Some(serde_json::json!({"path": "/spelled", "count": 0})),
+        "nothing was counted"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_database_gives_the_contracted_503() {
     let c = contract();

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Schemathesis against the contract: requests generated from openapi.yaml
+# (positive and negative), every check, every phase (examples, coverage,
+# fuzzing, stateful through the contract's links), a bounded number of
+# examples per operation. Exit status: Schemathesis's (0 = no failure).
+#
+#   contract-tests/schemathesis.sh                # local stage, every path allowed
+#   contract-tests/schemathesis.sh --allow-list   # local stage with ALLOWED_PATHS
+#   CONTRACT_BASE_URL=https://.../prod contract-tests/schemathesis.sh
+#                                                 # a real stage: paths below /__contract/
+#
+# Environment:
+#   ST               the Schemathesis CLI (default: target/ci-tools/bin/st, as .ci/run installs it)
+#   ST_MAX_EXAMPLES  examples per operation and phase (default 40)
+#   ST_SEED          a seed, to replay a run (default: random, printed)
+#   ST_REPORT_DIR    where the JUnit report goes (default: target/schemathesis/<mode>)
+#   ALLOWED_PATHS    with --allow-list (default "/,/blog/*"); against a real stage, its allow-list
+#   CONTRACT_BASE_URL  a deployed stage instead of the local one; ST_PATH_PREFIX
+#                    (default /__contract/st-<time>) keeps the generated pages there
+#   ST_RATE_LIMIT    against a real stage, e.g. 20/s (default), below its throttle
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=all-paths
+case "${1:-}" in
+  "") ;;
+  --allow-list) mode=allow-list ;;
+  *) echo "usage: $0 [--allow-list]" >&2; exit 2 ;;
+esac
+
+target="${CARGO_TARGET_DIR:-target}"
+st="${ST:-$target/ci-tools/bin/st}"
+if [ ! -x "$st" ]; then
+  echo "Schemathesis not found at $st: run .ci/run once, or set ST" >&2
+  exit 2
+fi
+report_dir="${ST_REPORT_DIR:-$target/schemathesis/$mode}"
+mkdir -p "$report_dir"
+export SCHEMATHESIS_HOOKS=hooks
+export PYTHONPATH="$PWD/contract-tests/schemathesis${PYTHONPATH:+:$PYTHONPATH}"
+export CONTRACT_FILE="$PWD/openapi.yaml"
+
+extra=()
+if [ -n "${CONTRACT_BASE_URL:-}" ]; then
+  url="$CONTRACT_BASE_URL"
+  export ST_PATH_PREFIX="${ST_PATH_PREFIX:-/__contract/st-$(date +%s)}"
+  extra+=(--rate-limit "${ST_RATE_LIMIT:-20/s}")
+  echo "Schemathesis against $url, pages below $ST_PATH_PREFIX"
+else
+  if [ "$mode" = allow-list ]; then
+    export ALLOWED_PATHS="${ALLOWED_PATHS:-/,/blog/*}"
+  else
+    export ALLOWED_PATHS=""
+  fi
+  # The local stage: generous DynamoDB timeouts, so a slow moment of
+  # DynamoDB Local on a busy machine is not a 503 (the 503s are tested
+  # elsewhere, on purpose).
+  cargo build -q -p local-stage
+  log="$report_dir/local-stage.log"
+  LOCAL_STAGE_PORT=0 \
+    DYNAMODB_ATTEMPT_TIMEOUT_MS=15000 DYNAMODB_OPERATION_TIMEOUT_MS=30000 \
+    "$target/debug/local-stage" >"$log" 2>&1 &
+  stage_pid=$!
+  # Ctrl-C is how the stage stops cleanly (it stops DynamoDB Local too).
+  trap 'kill -INT "$stage_pid" 2>/dev/null || true; wait "$stage_pid" 2>/dev/null || true' EXIT
+  url=""
+  for _ in $(seq 1 240); do
+    url=$(sed -n 's/^Local stage: //p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "$stage_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.5
+  done
+  [ -n "$url" ] || { echo "the local stage did not start within 120 s" >&2; cat "$log" >&2; exit 1; }
+  echo "Schemathesis against the local stage $url (ALLOWED_PATHS='${ALLOWED_PATHS}')"
+fi
+
+seed=()
+[ -n "${ST_SEED:-}" ] && seed=(--seed "$ST_SEED")
+
+"$st" --config-file contract-tests/schemathesis/schemathesis.toml run openapi.yaml \
+  --url "$url" \
+  --checks all \
+  --mode all \
+  --phases examples,coverage,fuzzing,stateful \
+  --max-examples "${ST_MAX_EXAMPLES:-40}" \
+  --request-timeout 30 \
+  --report junit --report-dir "$report_dir" \
+  "${seed[@]}" "${extra[@]}"
