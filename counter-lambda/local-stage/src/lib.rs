@@ -18,10 +18,14 @@
 mod dynamodb_local;
 mod serve;
 mod stage;
+mod supervisor;
 
-pub use dynamodb_local::{DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, free_port, install_dir};
+pub use dynamodb_local::{
+    Binding, DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, Storage, free_port, install_dir,
+};
 pub use serve::{AcceptBackoff, BodyError, RequestBody, ServeOptions, serve};
 pub use stage::{LocalStage, StageOptions, create_table, local_client};
+pub use supervisor::{DatabaseHealth, MAX_RESTARTS, RESTART_WINDOW, may_restart};
 
 /// The handler's configuration, which [`StageOptions`] carries.
 pub use counter_lambda::Config;

@@ -2,10 +2,14 @@
 //!
 //! Configuration: the Lambda's environment variables (README,
 //! "Configuration"), plus `DYNAMODB_ENDPOINT` to use a DynamoDB you run
-//! yourself and `LOCAL_STAGE_PORT` to pick the port.
+//! yourself, `LOCAL_STAGE_PORT` to pick the port and `DYNAMODB_LOCAL_DATA`
+//! to keep the tables.
+//!
+//! If the DynamoDB Local it started dies and cannot be restarted on its
+//! data, it exits with status 1 and the cause.
 
 use anyhow::Context;
-use local_stage::{LocalStage, StageOptions};
+use local_stage::{Binding, LocalStage, StageOptions};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,17 +24,25 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the local stage")?;
     println!("Local stage: {}", stage.url());
+    let reach = match stage.binding() {
+        None => "your own",
+        Some(Binding::Loopback) => "DynamoDB Local, 127.0.0.1 only",
+        Some(Binding::AllInterfaces { .. }) => {
+            "DynamoDB Local, ON EVERY INTERFACE: see the warning above"
+        }
+    };
     println!(
-        "  DynamoDB: {} (table {})",
+        "  DynamoDB: {} ({reach}; table {})",
         stage.dynamodb_endpoint(),
         stage.table()
     );
     println!("  try: curl -X POST '{}/visits?path=/'", stage.url());
     println!("Ctrl-C to stop.");
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    println!("Stopping.");
+    let failed = stage.database_failed();
+    let outcome = tokio::select! {
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| println!("Stopping.")),
+        cause = failed => Err(anyhow::anyhow!("{cause}")),
+    };
     drop(stage);
-    Ok(())
+    outcome
 }

@@ -15,8 +15,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::task::JoinHandle;
 
-use crate::dynamodb_local::{DynamoDbLocal, LocalError};
+use crate::dynamodb_local::{Binding, DynamoDbLocal, LocalError, Storage};
 use crate::serve::{RequestBody, ServeOptions, serve};
+use crate::supervisor::{DatabaseHealth, Supervisor};
 use counter_lambda::config::{Config, ConfigError, StoreTimeouts};
 use counter_lambda::store::KEY_ATTRIBUTE;
 use counter_lambda::{App, handler};
@@ -35,6 +36,11 @@ pub struct StageOptions {
     pub port: u16,
     /// How long a client may take to send its request (head and body).
     pub serve: ServeOptions,
+    /// Where the DynamoDB Local this stage starts keeps its tables. `None`
+    /// (the default): a temporary directory the stage owns and removes
+    /// when it stops. On disk, a crash of java is survived: the stage
+    /// restarts it on the same data.
+    pub storage: Option<Storage>,
 }
 
 impl StageOptions {
@@ -46,11 +52,14 @@ impl StageOptions {
             dynamodb_endpoint: None,
             port: 0,
             serve: ServeOptions::default(),
+            storage: None,
         }
     }
 
     /// From the environment: the handler's variables, plus
-    /// `DYNAMODB_ENDPOINT` and `LOCAL_STAGE_PORT`.
+    /// `DYNAMODB_ENDPOINT`, `LOCAL_STAGE_PORT` and `DYNAMODB_LOCAL_DATA`
+    /// (a directory to keep the tables in, kept after the stage stops; or
+    /// `memory`; unset: a temporary directory).
     pub fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_lookup(|name| match (name, std::env::var(name).ok()) {
             ("ALLOWED_ORIGINS", None) => Some("*".to_owned()),
@@ -70,38 +79,63 @@ impl StageOptions {
                 .filter(|e| !e.is_empty()),
             port,
             serve: ServeOptions::default(),
+            storage: match std::env::var("DYNAMODB_LOCAL_DATA") {
+                Err(_) => None,
+                Ok(v) if v.trim().is_empty() => None,
+                Ok(v) if v.trim() == "memory" => Some(Storage::InMemory),
+                Ok(v) => Some(Storage::Directory(v.into())),
+            },
         })
     }
 }
 
 /// A running local stage. Dropping it stops the server and, if it started
-/// one, DynamoDB Local.
+/// one, DynamoDB Local (and removes the stage's own data directory).
+///
+/// A DynamoDB Local the stage started is supervised: if java dies, the
+/// stage answers 503 while it restarts it on the same data, or, when that
+/// cannot help, reports why ([`LocalStage::database_failed`]).
 #[derive(Debug)]
 pub struct LocalStage {
     url: String,
     dynamodb_endpoint: String,
+    binding: Option<Binding>,
     client: Client,
     table: String,
     server: JoinHandle<()>,
-    // Last: dropped after the server task is aborted.
-    database: Option<DynamoDbLocal>,
+    // Dropped after the server task is aborted, in this order: java stops,
+    // then its data directory is removed.
+    database: Option<Supervisor>,
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl LocalStage {
     pub async fn start(options: StageOptions) -> Result<Self, LocalError> {
-        let database = match &options.dynamodb_endpoint {
-            Some(_) => None,
-            None => Some(
-                tokio::task::spawn_blocking(DynamoDbLocal::start)
+        let (database, data_dir) = match &options.dynamodb_endpoint {
+            Some(_) => (None, None),
+            None => {
+                let (storage, data_dir) = match options.storage.clone() {
+                    Some(storage) => (storage, None),
+                    None => {
+                        let dir = tempfile::Builder::new()
+                            .prefix("local-stage-dynamodb-")
+                            .tempdir()?;
+                        (Storage::Directory(dir.path().to_owned()), Some(dir))
+                    }
+                };
+                let db = tokio::task::spawn_blocking(move || DynamoDbLocal::start_with(storage))
                     .await
-                    .map_err(|e| LocalError::Start(e.to_string()))??,
-            ),
+                    .map_err(|e| LocalError::Start(e.to_string()))??;
+                (Some(db), data_dir)
+            }
         };
         let dynamodb_endpoint = match (&options.dynamodb_endpoint, &database) {
             (Some(url), _) => url.clone(),
             (None, Some(db)) => db.endpoint(),
             (None, None) => unreachable!("a database was started above"),
         };
+        let binding = database.as_ref().map(|db| db.binding().clone());
+        let database = database.map(Supervisor::start);
         let client = local_client(&dynamodb_endpoint, options.config.timeouts).await;
         let table = options.config.table_name.clone();
         create_table(&client, &table).await?;
@@ -120,10 +154,12 @@ impl LocalStage {
         Ok(Self {
             url,
             dynamodb_endpoint,
+            binding,
             client,
             table,
             server,
             database,
+            _data_dir: data_dir,
         })
     }
 
@@ -145,28 +181,58 @@ impl LocalStage {
         &self.table
     }
 
-    /// Stops DynamoDB Local (only one this stage started): the API must
-    /// then answer 503.
-    pub fn stop_database(&mut self) -> Result<(), LocalError> {
-        let db = self
-            .database
-            .as_mut()
-            .ok_or_else(|| LocalError::Setup("this stage uses an external DynamoDB".into()))?;
-        db.stop();
-        Ok(())
+    /// Where the DynamoDB Local this stage started listens (`None`: the
+    /// user's own DynamoDB).
+    pub fn binding(&self) -> Option<&Binding> {
+        self.binding.as_ref()
     }
 
-    /// Starts DynamoDB Local again on the same port and recreates the table.
+    /// The state of the DynamoDB Local this stage started.
+    pub fn database_health(&self) -> Option<DatabaseHealth> {
+        self.database.as_ref().map(Supervisor::health)
+    }
+
+    /// The java process of the DynamoDB Local this stage started, while it
+    /// runs.
+    pub fn database_pid(&self) -> Option<u32> {
+        self.database.as_ref().and_then(Supervisor::java_pid)
+    }
+
+    /// Resolves, with the cause, once the DynamoDB Local this stage started
+    /// has died for good (not restarted). Never, for a user's own DynamoDB.
+    pub fn database_failed(&self) -> impl std::future::Future<Output = String> + use<> {
+        let updates = self.database.as_ref().map(Supervisor::health_updates);
+        async move {
+            if let Some(mut updates) = updates
+                && let Ok(health) = updates
+                    .wait_for(|h| matches!(h, DatabaseHealth::Failed(_)))
+                    .await
+                && let DatabaseHealth::Failed(cause) = &*health
+            {
+                return cause.clone();
+            }
+            std::future::pending().await
+        }
+    }
+
+    /// Stops DynamoDB Local on purpose (only one this stage started; it is
+    /// not restarted until [`LocalStage::restart_database`]): the API must
+    /// then answer 503.
+    pub fn stop_database(&mut self) -> Result<(), LocalError> {
+        self.supervisor()?.stop()
+    }
+
+    /// Starts DynamoDB Local again on the same port and storage, and
+    /// creates the table if it is not there (in memory, it is not).
     pub async fn restart_database(&mut self) -> Result<(), LocalError> {
-        let mut db = self
-            .database
-            .take()
-            .ok_or_else(|| LocalError::Setup("this stage uses an external DynamoDB".into()))?;
-        let db = tokio::task::spawn_blocking(move || db.restart().map(|()| db))
-            .await
-            .map_err(|e| LocalError::Start(e.to_string()))??;
-        self.database = Some(db);
+        self.supervisor()?.start_again().await?;
         create_table(&self.client, &self.table).await
+    }
+
+    fn supervisor(&self) -> Result<&Supervisor, LocalError> {
+        self.database
+            .as_ref()
+            .ok_or_else(|| LocalError::Setup("this stage uses an external DynamoDB".into()))
     }
 }
 

@@ -1,9 +1,10 @@
 //! DynamoDB Local stopped mid-test: the API answers 503 with Retry-After
-//! within its configured timeout, and recovers when the database is back.
+//! within its configured timeout, and recovers when the database is back;
+//! killed, the stage restarts it on the same data, with no zombie left.
 
 use std::time::{Duration, Instant};
 
-use local_stage::{LocalStage, StageOptions};
+use local_stage::{DatabaseHealth, LocalStage, StageOptions, Storage};
 
 use crate::helpers::{TestStage, config};
 
@@ -47,7 +48,129 @@ async fn database_outage_gives_503_with_retry_after_then_recovers() {
     );
 
     t.stage.restart_database().await.expect("restart");
-    // In memory: the restarted database starts from an empty table.
+    // On disk (the stage's default): the count survived the outage.
     let reply = t.post_visit("/").await;
-    assert_eq!((reply.status, reply.count()), (200, 1), "{}", reply.raw);
+    assert_eq!((reply.status, reply.count()), (200, 2), "{}", reply.raw);
+}
+
+/// How long the stage may take to bring a killed DynamoDB Local back:
+/// generous (a JVM start on a busy 2-core machine), but a bound.
+const RECOVERS_WITHIN: Duration = Duration::from_secs(120);
+
+/// Processes in state Z (zombies) whose parent is this test process or one
+/// of its children (the watchdog `sh`), from /proc.
+fn our_zombies() -> Vec<String> {
+    let me = std::process::id();
+    let stat = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+    // Fields after the command: "<pid> (<comm>) <state> <ppid> ..."
+    let parse = |text: &str| -> Option<(String, char, u32)> {
+        let (head, rest) = text.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let mut fields = rest.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        let ppid = fields.next()?.parse().ok()?;
+        Some((comm, state, ppid))
+    };
+    let all: Vec<(String, String, char, u32)> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                .filter_map(|pid| {
+                    let (comm, state, ppid) = parse(&stat(&pid)?)?;
+                    Some((pid, comm, state, ppid))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let children: Vec<u32> = all
+        .iter()
+        .filter(|(_, _, _, ppid)| *ppid == me)
+        .filter_map(|(pid, ..)| pid.parse().ok())
+        .collect();
+    all.iter()
+        .filter(|(_, _, state, ppid)| *state == 'Z' && (*ppid == me || children.contains(ppid)))
+        .map(|(pid, comm, ..)| format!("{pid} ({comm})"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_database_is_restarted_on_the_same_data_and_reaped() {
+    let cfg = config(&[
+        ("DYNAMODB_CONNECT_TIMEOUT_MS", "500"),
+        ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "1000"),
+        ("DYNAMODB_OPERATION_TIMEOUT_MS", "2000"),
+    ]);
+    // Its own DynamoDB Local (this test kills it), on the stage's own disk.
+    let t = TestStage::new(
+        LocalStage::start(StageOptions::new(cfg))
+            .await
+            .expect("stage"),
+    );
+    for n in 1..=3 {
+        assert_eq!(t.post_visit("/kept").await.count(), n);
+    }
+    let java = t.stage.database_pid().expect("the java process");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &java.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+
+    // Until it is back, every answer is a 503 (nothing else: no 500, no
+    // count from an emptied table); then the count is the one it had.
+    let deadline = Instant::now() + RECOVERS_WITHIN;
+    let mut unavailable = 0;
+    let recovered = loop {
+        let reply = t.get_visits("/kept").await;
+        match reply.status {
+            200 => break reply.count(),
+            503 => {
+                assert_eq!(reply.error_code(), "unavailable", "{}", reply.raw);
+                assert!(reply.header("retry-after").is_some());
+                unavailable += 1;
+            }
+            other => panic!(
+                "answered {other} while DynamoDB Local was down: {}",
+                reply.raw
+            ),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not back within {RECOVERS_WITHIN:?}: {:?}",
+            t.stage.database_health()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(recovered, 3, "the counts survived the crash");
+    assert_eq!(t.post_visit("/kept").await.count(), 4);
+    assert_eq!(
+        t.stage.database_health(),
+        Some(DatabaseHealth::Up { restarts: 1 })
+    );
+    assert_ne!(t.stage.database_pid(), Some(java), "a new java process");
+    eprintln!("{unavailable} answers of 503 while DynamoDB Local restarted");
+    let zombies = our_zombies();
+    assert!(zombies.is_empty(), "zombie processes left: {zombies:?}");
+}
+
+#[tokio::test]
+async fn a_killed_in_memory_database_is_reported_not_silently_emptied() {
+    let mut options = StageOptions::new(config(&[]));
+    options.storage = Some(Storage::InMemory);
+    let t = TestStage::new(LocalStage::start(options).await.expect("stage"));
+    assert_eq!(t.post_visit("/").await.count(), 1);
+    let java = t.stage.database_pid().expect("the java process");
+    let failed = t.stage.database_failed();
+    std::process::Command::new("kill")
+        .args(["-KILL", &java.to_string()])
+        .status()
+        .expect("kill runs");
+    let cause = tokio::time::timeout(RECOVERS_WITHIN, failed)
+        .await
+        .expect("the stage reports the failure");
+    assert!(cause.contains("in memory"), "{cause}");
+    assert_eq!(t.post_visit("/").await.status, 503);
+    let zombies = our_zombies();
+    assert!(zombies.is_empty(), "zombie processes left: {zombies:?}");
 }
