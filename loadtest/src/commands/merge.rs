@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use hdrhistogram::serialization::Deserializer;
 
 use super::cli::MergeArgs;
@@ -21,10 +21,8 @@ pub struct Node {
 }
 
 pub fn read_node(dir: &Path) -> anyhow::Result<Node> {
-    let text = std::fs::read_to_string(dir.join(files::SUMMARY))
-        .with_context(|| format!("{}: no summary.json", dir.display()))?;
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{}: summary.json is not a run summary", dir.display()))?;
+    // The same reader as `plan`: another schema version is refused (exit 2).
+    let (summary, _) = super::plan::load_summary(dir)?;
     let file = std::fs::File::open(dir.join(files::OBSERVATIONS))
         .with_context(|| format!("{}: no observations.bin", dir.display()))?;
     let ops = observation::read_all(std::io::BufReader::new(file))
@@ -39,6 +37,13 @@ pub fn read_node(dir: &Path) -> anyhow::Result<Node> {
 /// Merges the nodes' directories; returns the merged summary and where it
 /// was written.
 pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
+    if !(args.skew_ms.is_finite() && (0.0..=3_600_000.0).contains(&args.skew_ms)) {
+        return Err(crate::UsageError(format!(
+            "--skew-ms {}: give a clock-skew allowance from 0 to 3,600,000 ms",
+            args.skew_ms
+        ))
+        .into());
+    }
     let nodes: Vec<Node> = args
         .dirs
         .iter()
@@ -78,12 +83,12 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
 /// host or counter; a node twice); returns the node ids.
 fn check_one_run(nodes: &[Node]) -> anyhow::Result<Vec<u16>> {
     let Some(first) = nodes.first() else {
-        bail!("nothing to merge");
+        return Err(crate::UsageError("nothing to merge".into()).into());
     };
     for n in nodes {
         let (a, b) = (&first.summary.run, &n.summary.run);
         if a.run_id != b.run_id || a.path != b.path || a.host != b.host {
-            bail!(
+            return Err(crate::UsageError(format!(
                 "{} is run {} against {} {}, {} is run {} against {} {}: not one run",
                 first.dir.display(),
                 a.run_id,
@@ -93,7 +98,8 @@ fn check_one_run(nodes: &[Node]) -> anyhow::Result<Vec<u16>> {
                 b.run_id,
                 b.host,
                 b.path
-            );
+            ))
+            .into());
         }
     }
     let mut ids: Vec<u16> = nodes
@@ -102,7 +108,10 @@ fn check_one_run(nodes: &[Node]) -> anyhow::Result<Vec<u16>> {
         .collect();
     ids.sort_unstable();
     if ids.windows(2).any(|w| w[0] == w[1]) {
-        bail!("two directories come from the same --node-id: give each node its own");
+        return Err(crate::UsageError(
+            "two directories come from the same --node-id: give each node its own".into(),
+        )
+        .into());
     }
     Ok(ids)
 }

@@ -135,13 +135,13 @@ async fn merge_refuses_directories_that_are_not_one_run() {
     let empty = out.join("empty");
     std::fs::create_dir_all(&empty).expect("dir");
     let o = loadtest(&["merge", empty.to_str().expect("utf-8")]).await;
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(crate::helpers::stderr(&o).contains("summary.json"));
 
     let a1 = fake_node(&out, "run-a", 1);
     let b2 = fake_node(&out, "run-b", 2);
     let o = loadtest(&["merge", &a1, &b2]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(
         crate::helpers::stderr(&o).contains("not one run"),
         "{}",
@@ -150,12 +150,24 @@ async fn merge_refuses_directories_that_are_not_one_run() {
 
     let a1_again = fake_node(&out.join("copy"), "run-a", 1);
     let o = loadtest(&["merge", &a1, &a1_again]).await;
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(
         crate::helpers::stderr(&o).contains("same --node-id"),
         "{}",
         crate::helpers::stderr(&o)
     );
+
+    let future = fake_node(&out, "run-f", 1);
+    let path = std::path::Path::new(&future).join("summary.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("written")).expect("json");
+    v["schema_version"] = 99.into();
+    std::fs::write(&path, v.to_string()).expect("rewritten");
+    let o = loadtest(&["merge", &future]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(crate::helpers::stderr(&o).contains("schema_version 99"));
+    let o = loadtest(&["merge", "--skew-ms", "inf", &a1]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
 
     let a2 = fake_node(&out, "run-a", 2);
     let o = loadtest(&["merge", &a1, &a2]).await;
