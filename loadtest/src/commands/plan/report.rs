@@ -95,7 +95,7 @@ fn header(o: &mut impl Write, r: &PlanReport) -> fmt::Result {
     )?;
     writeln!(
         o,
-        "From run {} against {}{} ({})",
+        "From run {} against {}{}: {}",
         r.run.run_id,
         r.run.host,
         if r.run.local_stage {
