@@ -7,6 +7,7 @@
 //!   against the same contract ([`provider`]).
 
 pub mod browser;
+pub mod compat;
 pub mod contract;
 pub mod install;
 pub mod provider;
