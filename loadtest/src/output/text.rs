@@ -20,6 +20,7 @@ pub fn text(s: &Summary, dir: &Path) -> String {
 pub fn write_report(o: &mut impl Write, s: &Summary, dir: &Path) -> fmt::Result {
     verdict(o, s)?;
     requests(o, s)?;
+    start(o, s)?;
     latency(o, s)?;
     steps(o, s)?;
     generator(o, s)?;
@@ -101,6 +102,32 @@ fn requests(o: &mut impl Write, s: &Summary) -> fmt::Result {
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
     writeln!(o, "  by status: {}", statuses.join(", "))
+}
+
+/// When the load began against `--start-at`, and a merge's start skew.
+fn start(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    let st = &s.start;
+    let planned = st.start_planned_unix_ns.map(|ns| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_else(|| format!("{ns} ns"))
+    });
+    match (planned, st.start_skew_ms, st.start_skew_vs_planned_ms) {
+        (Some(p), Some(skew), Some(vs)) => writeln!(
+            o,
+            "  start: planned {p}; start skew {skew:.1} ms (latest node − earliest), at most {vs:.1} ms from the planned instant"
+        ),
+        (Some(p), None, Some(vs)) => writeln!(o, "  start: planned {p}; began {vs:.1} ms from it"),
+        (None, Some(skew), _) => writeln!(
+            o,
+            "  start skew {skew:.1} ms (latest node − earliest; no --start-at)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn latency(o: &mut impl Write, s: &Summary) -> fmt::Result {
@@ -269,7 +296,11 @@ fn thresholds(o: &mut impl Write, s: &Summary) -> fmt::Result {
 }
 
 fn run_files(o: &mut impl Write, s: &Summary, dir: &Path) -> fmt::Result {
-    writeln!(o, "\nRun directory: {}", dir.display())?;
-    let names: Vec<&str> = s.files.values().map(String::as_str).collect();
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+    writeln!(o, "\nRun directory: {}", absolute.display())?;
+    let mut names: Vec<&str> = s.files.values().map(String::as_str).collect();
+    if dir.join(super::run_dir::GOOSE_REPORT).is_file() {
+        names.push(super::run_dir::GOOSE_REPORT);
+    }
     writeln!(o, "  {}", names.join(", "))
 }
