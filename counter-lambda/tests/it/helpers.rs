@@ -115,6 +115,24 @@ impl TestStage {
             .await
     }
 
+    /// Waits, reading (which counts nothing), until the stage answers 200:
+    /// a DynamoDB Local just started can be slow over its first requests,
+    /// beyond the short timeouts some tests configure. Bounded.
+    pub async fn wait_until_answering(&self, path: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let reply = self.get_visits(path).await;
+            if reply.status == 200 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the stage never answered 200: {}",
+                reply.raw
+            );
+        }
+    }
+
     pub fn client(&self) -> &Client {
         self.stage.client()
     }

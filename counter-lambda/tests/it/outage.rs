@@ -23,6 +23,7 @@ async fn database_outage_gives_503_with_retry_after_then_recovers() {
             .await
             .expect("stage"),
     );
+    t.wait_until_answering("/").await;
     assert_eq!(t.post_visit("/").await.count(), 1);
 
     t.stage.stop_database().expect("stop");
@@ -48,6 +49,7 @@ async fn database_outage_gives_503_with_retry_after_then_recovers() {
     );
 
     t.stage.restart_database().await.expect("restart");
+    t.wait_until_answering("/").await;
     // On disk (the stage's default): the count survived the outage.
     let reply = t.post_visit("/").await;
     assert_eq!((reply.status, reply.count()), (200, 2), "{}", reply.raw);
@@ -96,19 +98,17 @@ fn our_zombies() -> Vec<String> {
 
 #[tokio::test]
 async fn a_killed_database_is_restarted_on_the_same_data_and_reaped() {
-    let cfg = config(&[
-        ("DYNAMODB_CONNECT_TIMEOUT_MS", "500"),
-        ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "1000"),
-        ("DYNAMODB_OPERATION_TIMEOUT_MS", "2000"),
-    ]);
     // Its own DynamoDB Local (this test kills it), on the stage's own disk.
     let t = TestStage::new(
-        LocalStage::start(StageOptions::new(cfg))
+        LocalStage::start(StageOptions::new(config(&[])))
             .await
             .expect("stage"),
     );
+    t.wait_until_answering("/kept").await;
     for n in 1..=3 {
-        assert_eq!(t.post_visit("/kept").await.count(), n);
+        let reply = t.post_visit("/kept").await;
+        assert_eq!(reply.status, 200, "{}", reply.raw);
+        assert_eq!(reply.count(), n);
     }
     let java = t.stage.database_pid().expect("the java process");
     let killed = std::process::Command::new("kill")
@@ -159,6 +159,7 @@ async fn a_killed_in_memory_database_is_reported_not_silently_emptied() {
     let mut options = StageOptions::new(config(&[]));
     options.storage = Some(Storage::InMemory);
     let t = TestStage::new(LocalStage::start(options).await.expect("stage"));
+    t.wait_until_answering("/").await;
     assert_eq!(t.post_visit("/").await.count(), 1);
     let java = t.stage.database_pid().expect("the java process");
     let failed = t.stage.database_failed();

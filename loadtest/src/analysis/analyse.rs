@@ -163,6 +163,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         usl,
         server_timing: a.server_timing,
         per_second: per_second(ops),
+        start: super::summary::Start::default(),
         passed,
         files,
     }

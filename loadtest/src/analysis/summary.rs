@@ -86,10 +86,74 @@ pub struct Summary {
     #[serde(default)]
     pub server_timing: Option<ServerTiming>,
     pub per_second: Vec<Second>,
+    /// When the load began (`--start-at`) and, for a merge, how far apart
+    /// the nodes began. Flattened: its fields are top-level.
+    #[serde(flatten, default)]
+    pub start: Start,
     /// Verdict passed, thresholds met and not aborted: the exit code is 0.
     pub passed: bool,
     /// The run directory's files, by role (names relative to the directory).
     pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// When the load began: planned (`--start-at`) and actual, in wall-clock
+/// unix nanoseconds; for a merge, the start skew across the nodes. Every
+/// field is optional (summaries written before it lack them).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Start {
+    /// The instant `--start-at` named (the nodes' common one, for a merge).
+    #[serde(default)]
+    pub start_planned_unix_ns: Option<u64>,
+    /// When the load began: the wait's end (the earliest node's, for a merge).
+    #[serde(default)]
+    pub start_actual_unix_ns: Option<u64>,
+    /// Merge: the latest node's actual start minus the earliest's, ms.
+    #[serde(default)]
+    pub start_skew_ms: Option<f64>,
+    /// The largest |actual − planned| start (over the nodes, for a merge), ms.
+    #[serde(default)]
+    pub start_skew_vs_planned_ms: Option<f64>,
+}
+
+impl Start {
+    /// One run's start.
+    pub fn of_run(planned: Option<u64>, actual: u64) -> Self {
+        Self {
+            start_planned_unix_ns: planned,
+            start_actual_unix_ns: Some(actual),
+            start_skew_ms: None,
+            start_skew_vs_planned_ms: planned.map(|p| ms_between(p, actual)),
+        }
+    }
+
+    /// The nodes' starts together: the skew is over the nodes that recorded
+    /// an actual start; the planned start is the earliest planned.
+    pub fn merged<'a>(nodes: impl IntoIterator<Item = &'a Start>) -> Self {
+        let nodes: Vec<&Start> = nodes.into_iter().collect();
+        let actual: Vec<u64> = nodes
+            .iter()
+            .filter_map(|n| n.start_actual_unix_ns)
+            .collect();
+        let (first, last) = (actual.iter().min(), actual.iter().max());
+        Self {
+            start_planned_unix_ns: nodes.iter().filter_map(|n| n.start_planned_unix_ns).min(),
+            start_actual_unix_ns: first.copied(),
+            start_skew_ms: first.zip(last).map(|(a, b)| ms_between(*a, *b)),
+            start_skew_vs_planned_ms: nodes
+                .iter()
+                .filter_map(|n| {
+                    n.start_planned_unix_ns
+                        .zip(n.start_actual_unix_ns)
+                        .map(|(p, a)| ms_between(p, a))
+                })
+                .reduce(f64::max),
+        }
+    }
+}
+
+/// |b − a| in milliseconds.
+fn ms_between(a: u64, b: u64) -> f64 {
+    a.abs_diff(b) as f64 / 1e6
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,4 +189,76 @@ pub struct ThresholdResult {
     pub limit: f64,
     pub actual: f64,
     pub passed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_merge_reports_the_spread_of_the_nodes_starts_and_the_worst_against_the_plan() {
+        let plan = 1_000_000 * MS;
+        let nodes = [
+            Start::of_run(Some(plan), plan + 2 * MS),
+            Start::of_run(Some(plan), plan + 9 * MS),
+            Start::of_run(Some(plan), plan + 5 * MS),
+        ];
+        assert_eq!(nodes[1].start_skew_vs_planned_ms, Some(9.0));
+        let m = Start::merged(&nodes);
+        assert_eq!(m.start_planned_unix_ns, Some(plan));
+        assert_eq!(m.start_actual_unix_ns, Some(plan + 2 * MS));
+        assert_eq!(m.start_skew_ms, Some(7.0), "latest − earliest");
+        assert_eq!(m.start_skew_vs_planned_ms, Some(9.0), "the latest node");
+    }
+
+    #[test]
+    fn without_a_plan_only_the_skew_and_without_starts_nothing() {
+        let m = Start::merged(&[Start::of_run(None, 10 * MS), Start::of_run(None, 4 * MS)]);
+        assert_eq!(m.start_planned_unix_ns, None);
+        assert_eq!(m.start_skew_ms, Some(6.0));
+        assert_eq!(m.start_skew_vs_planned_ms, None);
+        assert_eq!(
+            Start::merged(&[Start::default(), Start::default()]),
+            Start::default()
+        );
+    }
+
+    #[test]
+    fn summaries_written_before_start_times_still_read() {
+        use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
+        let mut s = analyse(
+            RunEvidence::of(RunFacts {
+                run_id: "r".into(),
+                nodes: vec![1],
+                host: "http://127.0.0.1:1".into(),
+                local_stage: false,
+                path: "/__loadtest/r".into(),
+                outside_traffic: false,
+                started_at_unix_ns: 0,
+                users: 1,
+            }),
+            &[],
+            &Thresholds {
+                max_p99_ms: None,
+                max_error_rate: 0.01,
+            },
+        );
+        s.start = Start::of_run(Some(7), 9);
+        let mut json = serde_json::to_value(&s).expect("serializes");
+        assert_eq!(json["start_planned_unix_ns"], 7, "top-level fields");
+        assert_eq!(json["start_skew_vs_planned_ms"], 2e-6);
+        let fields = json.as_object_mut().expect("an object");
+        for f in [
+            "start_planned_unix_ns",
+            "start_actual_unix_ns",
+            "start_skew_ms",
+            "start_skew_vs_planned_ms",
+        ] {
+            fields.remove(f);
+        }
+        let old: Summary = serde_json::from_value(json).expect("an older summary reads");
+        assert_eq!(old.start, Start::default());
+    }
 }
