@@ -6,6 +6,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use goose::config::GooseConfiguration;
 
 use crate::analysis::checker::DEFAULT_MIN_OK;
+use crate::load::start::{self, StartAt};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,6 +28,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Merge the run directories of several generator nodes into one verdict and one histogram.
+    ///
+    /// Judges the nodes' combined history with the same thresholds as a run
+    /// and reports their start skew. Exit code: 0 pass, 1 the combined
+    /// verdict or a threshold failed (or a node aborted or was interrupted),
+    /// 2 usage error (bad flags, directories that are not the nodes of one run).
     Merge(MergeArgs),
     /// Capacity and cost plan from a run's summary.json and a traffic profile.
     Plan(Box<super::plan::PlanArgs>),
@@ -61,6 +67,14 @@ pub struct HarnessArgs {
     /// This node's number (1, 2, ...) in a run split over several processes.
     #[arg(long, value_name = "N")]
     pub node_id: Option<std::num::NonZeroU16>,
+
+    /// Begin the load at this instant (RFC 3339 or unix seconds), for nodes started together.
+    ///
+    /// The node opens the target and reads the count first, then waits
+    /// (a countdown on stderr). An instant more than 5 s past, or more than
+    /// 1 h ahead, is refused (exit 2).
+    #[arg(long, value_name = "TIME", value_parser = start_at)]
+    pub start_at: Option<StartAt>,
 
     /// Where run directories are written.
     #[arg(long, value_name = "DIR", default_value_os_t = default_out_dir())]
@@ -137,9 +151,10 @@ pub struct MergeArgs {
     /// Clock skew allowed between nodes, for real-time order across nodes.
     #[arg(long, value_name = "MS", default_value_t = 50.0)]
     pub skew_ms: f64,
-    /// As for a run.
+    /// As for a run: fail (exit 1) when p99 over all nodes exceeds this.
     #[arg(long, value_name = "MS")]
     pub max_p99: Option<f64>,
+    /// As for a run: fail (exit 1) when failed + unknown over all nodes exceed this fraction.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = fraction)]
     pub max_error_rate: f64,
     /// As for a run: fewer ok responses over all nodes make the verdict INCONCLUSIVE.
@@ -160,6 +175,10 @@ fn fraction(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("{v} is not a fraction between 0 and 1"))
     }
+}
+
+fn start_at(s: &str) -> Result<StartAt, String> {
+    start::accept(s, start::now_unix_ns())
 }
 
 fn parse_run_id(s: &str) -> Result<String, String> {

@@ -1,6 +1,6 @@
 //! Merges the run directories of several generator nodes: observations
 //! checked together (cross-node order with a skew allowance), histograms
-//! added.
+//! added, the same thresholds as a run, the nodes' start skew reported.
 
 use std::path::{Path, PathBuf};
 
@@ -8,10 +8,11 @@ use anyhow::Context;
 use hdrhistogram::serialization::Deserializer;
 
 use super::cli::MergeArgs;
+use crate::UsageError;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::observation::{self, Observation};
 use crate::analysis::stats::{ServerTiming, new_histogram};
-use crate::analysis::summary::{RunFacts, Summary, files};
+use crate::analysis::summary::{RunFacts, Start, Summary, files};
 use crate::output::run_dir;
 
 pub struct Node {
@@ -44,11 +45,14 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         ))
         .into());
     }
+    // A directory that is not a node's complete record is a usage error
+    // (exit 2), as are directories that are not one run's nodes.
     let nodes: Vec<Node> = args
         .dirs
         .iter()
         .map(|d| read_node(d))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(|e| UsageError(format!("{e:#}")))?;
     let ids = check_one_run(&nodes)?;
     let (ops, base) = one_timeline(&nodes);
     let histogram = added_histograms(&nodes)?;
@@ -56,7 +60,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         min_ok: args.min_ok,
         ..evidence(&nodes, ids, base, args.skew_ms)
     };
-    let summary = analyse(
+    let mut summary = analyse(
         evidence,
         &ops,
         &Thresholds {
@@ -64,6 +68,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
             max_error_rate: args.max_error_rate,
         },
     );
+    summary.start = Start::merged(nodes.iter().map(|n| &n.summary.start));
     let out = match &args.out {
         Some(o) => o.clone(),
         None => nodes[0]

@@ -22,7 +22,7 @@ use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
 use crate::load::target::{Target, read_count, validate_host, visits_url};
 use crate::load::users::{RunState, UserRules, visit_transaction};
-use crate::load::{cpu, signals, status};
+use crate::load::{cpu, signals, start, status};
 use crate::output::run_dir;
 
 /// Users when neither -u nor a test plan says.
@@ -138,6 +138,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         "Target {}, counter {path} (count {initial} before the run)",
         target.host
     ));
+    let start = start::wait(harness.start_at.as_ref(), quiet).await?;
 
     let workload = Workload::of(&harness, &goose);
     let node = harness.node_id.map_or(0, NonZeroU16::get);
@@ -167,7 +168,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
-
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let facts = RunFacts {
         run_id,
@@ -179,7 +179,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         started_at_unix_ns: execution.started_at_unix_ns,
         users: workload.peak_users,
     };
-    let (summary, ops) = judge(
+    let (mut summary, ops) = judge(
         state,
         facts,
         &harness,
@@ -187,6 +187,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         execution,
         (initial, final_count),
     );
+    summary.start = start;
     run_dir::write_run(&dir, &summary, &ops)?;
     Ok(summary)
 }

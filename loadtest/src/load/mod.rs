@@ -6,6 +6,7 @@ pub mod progress;
 pub mod recorder;
 pub mod schedule;
 pub mod signals;
+pub mod start;
 pub mod target;
 pub mod users;
 

@@ -1,10 +1,32 @@
-//! Three generator processes against one stage, merged into one verdict and
-//! one histogram.
+//! Three generator processes against one stage, each started through the
+//! node entrypoint (`loadtest/scripts/node.sh`, as the GitHub workflow's
+//! matrix jobs and the Kubernetes Indexed Job start them) with a common
+//! `--start-at`, merged into one verdict, one histogram and a start skew.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
 
 use futures::future::join_all;
 use local_stage::{LocalStage, StageOptions};
 
-use crate::helpers::{loadtest, out_dir, stdout, summary};
+use crate::helpers::{loadtest, out_dir, stderr, stdout, summary};
+
+/// `node.sh <args>` with `LOADTEST_BIN` pointing at the binary under test,
+/// bounded in time.
+async fn node_script(args: &[&str]) -> Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/node.sh");
+    let run = tokio::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .env("LOADTEST_BIN", env!("CARGO_BIN_EXE_loadtest"))
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("node.sh finished within its bound")
+        .expect("node.sh ran")
+}
 
 #[tokio::test]
 async fn three_local_nodes_merge_into_one_verdict_and_histogram() {
@@ -15,32 +37,40 @@ async fn three_local_nodes_merge_into_one_verdict_and_histogram() {
     .expect("stage");
     let (_tmp, out) = out_dir();
     let out_s = out.to_str().expect("utf-8").to_owned();
+    // A few seconds ahead: the nodes set up, then wait for it together.
+    let start_at = (time::OffsetDateTime::now_utc() + time::Duration::seconds(4))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats");
     let runs = (1..=3).map(|node| {
         let node = node.to_string();
-        let out_s = out_s.clone();
-        let url = stage.url().to_owned();
+        let (out_s, url, start_at) = (out_s.clone(), stage.url().to_owned(), start_at.clone());
         async move {
-            loadtest(&[
-                "--host",
-                &url,
-                "--run-id",
-                "three",
+            node_script(&[
                 "--node-id",
                 &node,
+                "--run-id",
+                "three",
+                "--start-at",
+                &start_at,
+                "--host",
+                &url,
+                "--users",
+                "4",
+                "--duration",
+                "3",
                 "--out-dir",
                 &out_s,
-                "-u",
-                "4",
-                "-t",
-                "3",
+                "--",
                 "--max-duration",
                 "60",
+                "--max-requests",
+                "20000",
             ])
             .await
         }
     });
     for o in join_all(runs).await {
-        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     }
     let dirs: Vec<String> = (1..=3)
         .map(|n| {
@@ -50,29 +80,116 @@ async fn three_local_nodes_merge_into_one_verdict_and_histogram() {
                 .into_owned()
         })
         .collect();
-    let mut args = vec!["merge", "--skew-ms", "5"];
+    let mut args = vec!["merge", "--skew-ms", "5", "--max-error-rate", "0.05"];
     args.extend(dirs.iter().map(String::as_str));
     let o = loadtest(&args).await;
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(text.contains("VERDICT: PASS"), "{text}");
+    assert!(text.contains("start skew"), "{text}");
     let merged = summary(&out.join("three").join("merged"));
     assert_eq!(merged.run.nodes, vec![1, 2, 3]);
-    let per_node: u64 = (1..=3)
-        .map(|n| {
-            summary(&out.join("three").join(format!("node-{n}")))
-                .requests
-                .total
-        })
-        .sum();
+    let nodes: Vec<_> = (1..=3)
+        .map(|n| summary(&out.join("three").join(format!("node-{n}"))))
+        .collect();
+    let per_node: u64 = nodes.iter().map(|s| s.requests.total).sum();
     assert_eq!(merged.requests.total, per_node);
     crate::helpers::assert_accounts_for_every_increment(&merged);
+    assert_start_skew_is_the_nodes_spread(&merged, &nodes, &start_at);
     // The merged histogram holds every node's samples.
     let bytes = std::fs::read(out.join("three/merged/latency.hdr")).expect("merged histogram");
     let h: hdrhistogram::Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut &bytes[..])
         .expect("deserializes");
     assert_eq!(h.len(), per_node);
+
+    // Merge's exit code is the thresholds' too: no request takes under 1 µs.
+    let strict = out.join("strict");
+    let mut args = vec![
+        "merge",
+        "--out",
+        strict.to_str().expect("utf-8"),
+        "--max-p99",
+        "0.001",
+    ];
+    args.extend(dirs.iter().map(String::as_str));
+    let o = loadtest(&args).await;
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("RESULT: FAIL"), "{}", stdout(&o));
+}
+
+/// The start each node recorded, and what merge made of them: every node
+/// planned the common instant and began at or after it; the skew is the
+/// spread of the actual starts, never more than the latest node's lag.
+fn assert_start_skew_is_the_nodes_spread(
+    merged: &loadtest::analysis::summary::Summary,
+    nodes: &[loadtest::analysis::summary::Summary],
+    start_at: &str,
+) {
+    let planned = loadtest::load::start::parse_instant(start_at).expect("the instant given");
+    let actual: Vec<u64> = nodes
+        .iter()
+        .map(|s| {
+            assert_eq!(s.start.start_planned_unix_ns, Some(planned));
+            let a = s.start.start_actual_unix_ns.expect("an actual start");
+            assert!(a >= planned, "a node never starts before the instant");
+            a
+        })
+        .collect();
+    let (first, last) = (
+        *actual.iter().min().expect("nodes"),
+        *actual.iter().max().expect("nodes"),
+    );
+    let m = &merged.start;
+    assert_eq!(m.start_planned_unix_ns, Some(planned));
+    assert_eq!(m.start_actual_unix_ns, Some(first));
+    let skew = m.start_skew_ms.expect("merge reports the start skew");
+    assert!((skew - (last - first) as f64 / 1e6).abs() < 1e-6, "{skew}");
+    let lag = m
+        .start_skew_vs_planned_ms
+        .expect("and the lag behind the plan");
+    assert!((lag - (last - planned) as f64 / 1e6).abs() < 1e-6, "{lag}");
+    assert!(skew <= lag, "skew {skew} ms within the latest lag {lag} ms");
+}
+
+#[tokio::test]
+async fn a_start_instant_already_past_is_refused_through_the_entrypoint() {
+    let (_tmp, out) = out_dir();
+    let out_s = out.to_str().expect("utf-8");
+    let o = node_script(&[
+        "--node-id",
+        "1",
+        "--run-id",
+        "late",
+        "--start-at",
+        "2000-01-01T00:00:00Z",
+        "--host",
+        "http://127.0.0.1:1",
+        "--users",
+        "1",
+        "--duration",
+        "1",
+        "--out-dir",
+        out_s,
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2000-01-01T00:00:00Z"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("in the past"), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&out).expect("readable").collect();
+    assert!(left.is_empty(), "refused before anything started");
+
+    let o = node_script(&["--run-id", "late"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--node-id is missing"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A node's run directory written through the library, as a run writes it.
@@ -136,26 +253,18 @@ async fn merge_refuses_directories_that_are_not_one_run() {
     std::fs::create_dir_all(&empty).expect("dir");
     let o = loadtest(&["merge", empty.to_str().expect("utf-8")]).await;
     assert_eq!(o.status.code(), Some(2));
-    assert!(crate::helpers::stderr(&o).contains("summary.json"));
+    assert!(stderr(&o).contains("summary.json"));
 
     let a1 = fake_node(&out, "run-a", 1);
     let b2 = fake_node(&out, "run-b", 2);
     let o = loadtest(&["merge", &a1, &b2]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(
-        crate::helpers::stderr(&o).contains("not one run"),
-        "{}",
-        crate::helpers::stderr(&o)
-    );
+    assert!(stderr(&o).contains("not one run"), "{}", stderr(&o));
 
     let a1_again = fake_node(&out.join("copy"), "run-a", 1);
     let o = loadtest(&["merge", &a1, &a1_again]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(
-        crate::helpers::stderr(&o).contains("same --node-id"),
-        "{}",
-        crate::helpers::stderr(&o)
-    );
+    assert!(stderr(&o).contains("same --node-id"), "{}", stderr(&o));
 
     let future = fake_node(&out, "run-f", 1);
     let path = std::path::Path::new(&future).join("summary.json");
@@ -165,7 +274,7 @@ async fn merge_refuses_directories_that_are_not_one_run() {
     std::fs::write(&path, v.to_string()).expect("rewritten");
     let o = loadtest(&["merge", &future]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(crate::helpers::stderr(&o).contains("schema_version 99"));
+    assert!(stderr(&o).contains("schema_version 99"));
     let o = loadtest(&["merge", "--skew-ms", "inf", &a1]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
 
