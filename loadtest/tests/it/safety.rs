@@ -174,3 +174,28 @@ async fn a_closed_port_is_named_as_refused() {
         r.stderr()
     );
 }
+
+#[tokio::test]
+async fn without_java_the_run_says_so_at_once_and_how_to_fix_it() {
+    let (_tmp, out) = crate::helpers::out_dir();
+    let empty_path = out.join("no-java-here");
+    std::fs::create_dir_all(&empty_path).expect("dir");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["-t", "2", "--out-dir"])
+        .arg(&out)
+        .env("PATH", &empty_path)
+        .env_remove("DYNAMODB_ENDPOINT")
+        .kill_on_drop(true)
+        .output();
+    let o = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("finished within its bound")
+        .expect("ran");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs Java"), "names Java: {err}");
+    assert!(
+        err.contains("DYNAMODB_ENDPOINT"),
+        "says the way around: {err}"
+    );
+}
