@@ -72,6 +72,10 @@ pub struct Config {
     /// Paths below this prefix are always allowed, so the load test can use
     /// a counter of its own (`<prefix>/<run-id>`). `None`: disabled.
     pub loadtest_prefix: Option<String>,
+    /// How long a test key (below the load-test prefix, or under `/__`)
+    /// lives after its last write: the store sets `expires_at` on it, and
+    /// the table's TTL deletes it. `None` (`0`): test keys never expire.
+    pub test_key_ttl: Option<Duration>,
     pub timeouts: StoreTimeouts,
     /// Seconds sent in `Retry-After` with a 503.
     pub retry_after_secs: u32,
@@ -81,17 +85,21 @@ pub const DEFAULT_TABLE: &str = "visitor_count";
 
 /// Every environment variable [`Config::from_env`] reads (a unit test
 /// keeps this list exact; the deployment test checks the template against it).
-pub const VARIABLES: [&str; 8] = [
+pub const VARIABLES: [&str; 9] = [
     "TABLE_NAME",
     "ALLOWED_ORIGINS",
     "ALLOWED_PATHS",
     "LOADTEST_PATH_PREFIX",
+    "TEST_KEY_TTL_SECONDS",
     "DYNAMODB_CONNECT_TIMEOUT_MS",
     "DYNAMODB_ATTEMPT_TIMEOUT_MS",
     "DYNAMODB_OPERATION_TIMEOUT_MS",
     "RETRY_AFTER_SECONDS",
 ];
 pub const DEFAULT_LOADTEST_PREFIX: &str = "/__loadtest";
+/// One day: long enough to read a run's counter back and look into it,
+/// short enough that test keys do not pile up.
+pub const DEFAULT_TEST_KEY_TTL_SECONDS: u64 = 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -145,6 +153,10 @@ impl Config {
             allowed_origins: AllowedOrigins::parse(&get("ALLOWED_ORIGINS").unwrap_or_default()),
             allowed_paths,
             loadtest_prefix,
+            test_key_ttl: match number("TEST_KEY_TTL_SECONDS", DEFAULT_TEST_KEY_TTL_SECONDS)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             timeouts: StoreTimeouts {
                 connect: ms(number("DYNAMODB_CONNECT_TIMEOUT_MS", 1000)?),
                 attempt: ms(number("DYNAMODB_ATTEMPT_TIMEOUT_MS", 2000)?),
@@ -192,7 +204,10 @@ mod tests {
         assert_eq!(c.allowed_origins, AllowedOrigins::Only(vec![]));
         assert!(c.allowed_paths.allows("/anything"));
         assert_eq!(c.loadtest_prefix.as_deref(), Some("/__loadtest"));
+        assert_eq!(c.test_key_ttl, Some(Duration::from_secs(86_400)));
         assert_eq!(c.timeouts, StoreTimeouts::default());
+        let never = config(&[("TEST_KEY_TTL_SECONDS", "0")]).expect("valid");
+        assert_eq!(never.test_key_ttl, None);
     }
 
     #[test]

@@ -37,7 +37,11 @@ pub struct App {
 impl App {
     pub fn new(config: Config, client: aws_sdk_dynamodb::Client) -> Self {
         let store = CounterStore::new(client, config.table_name.clone())
-            .with_budget(config.timeouts.operation);
+            .with_budget(config.timeouts.operation)
+            .with_test_keys(store::TestKeys {
+                prefix: config.loadtest_prefix.clone(),
+                ttl: config.test_key_ttl,
+            });
         Self { config, store }
     }
 

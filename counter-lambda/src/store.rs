@@ -21,6 +21,42 @@ use crate::config::StoreTimeouts;
 pub const KEY_ATTRIBUTE: &str = "path";
 /// The counter attribute (`count` is a DynamoDB reserved word: always `#count`).
 pub const COUNT_ATTRIBUTE: &str = "count";
+/// The table's time-to-live attribute (epoch seconds): set on test keys
+/// only ([`TestKeys`]), so DynamoDB deletes them some time after it.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// Which counters are test keys (the load test's and the contract checks'
+/// own), which expire: paths below the configured load-test prefix, and
+/// paths whose first segment starts with `__` (`/__loadtest/...`,
+/// `/__contract/...`), a namespace no page of the site uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestKeys {
+    /// The load-test prefix, without a trailing `/`.
+    pub prefix: Option<String>,
+    /// How long a test key lives after its last write; `None`: forever.
+    pub ttl: Option<Duration>,
+}
+
+impl TestKeys {
+    pub fn is_test_key(&self, path: &str) -> bool {
+        let below_prefix = self.prefix.as_deref().is_some_and(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
+        });
+        below_prefix || path.starts_with("/__")
+    }
+
+    /// The `expires_at` value for a write to `path` at `now`, or `None`
+    /// when that key does not expire.
+    pub fn expires_at(&self, path: &str, now: std::time::SystemTime) -> Option<u64> {
+        let ttl = self.ttl?;
+        if !self.is_test_key(path) {
+            return None;
+        }
+        let now = now.duration_since(std::time::UNIX_EPOCH).ok()?;
+        Some((now + ttl).as_secs())
+    }
+}
 
 /// How many times a throttled write is tried again before giving up with 503.
 const THROTTLE_RETRIES: u32 = 2;
@@ -103,6 +139,7 @@ pub struct CounterStore {
     /// The whole write, throttle retries and their waits included, ends
     /// within this (the configured operation timeout).
     budget: Duration,
+    test_keys: TestKeys,
 }
 
 impl CounterStore {
@@ -111,7 +148,14 @@ impl CounterStore {
             client,
             table: table.into(),
             budget: StoreTimeouts::default().operation,
+            test_keys: TestKeys::default(),
         }
+    }
+
+    /// Which keys are test keys, and how long they live.
+    pub fn with_test_keys(mut self, test_keys: TestKeys) -> Self {
+        self.test_keys = test_keys;
+        self
     }
 
     /// Bounds a whole write, retries included, by `budget`.
@@ -151,14 +195,26 @@ impl CounterStore {
     }
 
     async fn increment_once(&self, path: &str) -> Result<u64, StoreError> {
-        let out = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(KEY_ATTRIBUTE, AttributeValue::S(path.to_owned()))
-            .update_expression("ADD #count :one")
             .expression_attribute_names("#count", COUNT_ATTRIBUTE)
-            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+            .expression_attribute_values(":one", AttributeValue::N("1".to_owned()));
+        // Still one atomic UpdateItem: a test key's expiry moves with each
+        // write in the same request.
+        let update = match self
+            .test_keys
+            .expires_at(path, std::time::SystemTime::now())
+        {
+            None => update.update_expression("ADD #count :one"),
+            Some(at) => update
+                .update_expression("ADD #count :one SET #expires = :expires")
+                .expression_attribute_names("#expires", TTL_ATTRIBUTE)
+                .expression_attribute_values(":expires", AttributeValue::N(at.to_string())),
+        };
+        let out = update
             .return_values(ReturnValue::UpdatedNew)
             .customize()
             .config_override(
@@ -213,4 +269,29 @@ fn backoff(attempt: u32) -> Duration {
             .unwrap_or(0),
     ) % (base / 2 + 1);
     Duration::from_millis(base + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_test_keys_expire() {
+        let keys = TestKeys {
+            prefix: Some("/lt".to_owned()),
+            ttl: Some(Duration::from_secs(3600)),
+        };
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(keys.expires_at("/lt/run-1", now), Some(1_003_600));
+        assert_eq!(keys.expires_at("/__loadtest/run-1", now), Some(1_003_600));
+        assert_eq!(keys.expires_at("/__contract/x/page", now), Some(1_003_600));
+        for page in ["/", "/blog/post", "/ltx", "/lt", "/_x", "/a/__b"] {
+            assert_eq!(keys.expires_at(page, now), None, "{page} is a page");
+        }
+        let forever = TestKeys {
+            ttl: None,
+            ..keys.clone()
+        };
+        assert_eq!(forever.expires_at("/lt/run-1", now), None);
+    }
 }

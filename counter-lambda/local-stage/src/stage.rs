@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -19,7 +20,7 @@ use crate::dynamodb_local::{Binding, DynamoDbLocal, LocalError, Storage};
 use crate::serve::{RequestBody, ServeOptions, serve};
 use crate::supervisor::{DatabaseHealth, Supervisor};
 use counter_lambda::config::{Config, ConfigError, StoreTimeouts};
-use counter_lambda::store::KEY_ATTRIBUTE;
+use counter_lambda::store::{KEY_ATTRIBUTE, TTL_ATTRIBUTE};
 use counter_lambda::{App, handler};
 
 /// Timeouts for creating the table at start-up (not the API's: those are
@@ -308,8 +309,8 @@ pub async fn local_client(endpoint: &str, timeouts: StoreTimeouts) -> Client {
     Client::new(&shared)
 }
 
-/// Creates the counter table (key `path`, a String; on-demand) unless it
-/// exists: the same shape as `infra/template.yaml`.
+/// Creates the counter table (key `path`, a String; on-demand; TTL on
+/// `expires_at`) unless it exists: the same shape as `infra/template.yaml`.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), LocalError> {
     let setup = |e: aws_sdk_dynamodb::error::BuildError| LocalError::Setup(e.to_string());
     let result = client
@@ -333,11 +334,31 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), LocalError
         .send()
         .await;
     match result {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
-        Err(e) => Err(LocalError::Setup(format!(
-            "CreateTable {table}: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        ))),
+        Ok(_) => {}
+        Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
+        Err(e) => {
+            return Err(LocalError::Setup(format!(
+                "CreateTable {table}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )));
+        }
     }
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(setup)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            LocalError::Setup(format!(
+                "UpdateTimeToLive {table}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            ))
+        })
 }

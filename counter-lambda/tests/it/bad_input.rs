@@ -363,10 +363,10 @@ async fn raw_request(t: &crate::helpers::TestStage, head: &[u8], trickle: &[u8])
     let started = std::time::Instant::now();
     let (mut answer, mut buf, mut sent) = (Vec::new(), [0u8; 2048], 0);
     while started.elapsed() < HELD_FOR {
-        if let Some(byte) = trickle.get(sent) {
-            if stream.write_all(&[*byte]).await.is_ok() {
-                sent += 1;
-            }
+        if let Some(byte) = trickle.get(sent)
+            && stream.write_all(&[*byte]).await.is_ok()
+        {
+            sent += 1;
         }
         let wait = std::time::Duration::from_millis(100);
         match tokio::time::timeout(wait, stream.read(&mut buf)).await {

@@ -11,3 +11,4 @@ mod helpers;
 mod outage;
 mod routes;
 mod runtime_api;
+mod test_keys;
