@@ -142,3 +142,189 @@ fn the_function_runs_as_the_packaged_bootstrap() {
         "infra/package.sh writes {zip}"
     );
 }
+
+// --- Bounded by default: the allow-list from site/pages.txt, test keys
+// off by default and expiring, reserved concurrency.
+
+/// The pages of `site/pages.txt` (comments and blank lines skipped).
+fn site_pages() -> Vec<String> {
+    let file = format!("{}/../site/pages.txt", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&file)
+        .expect("site/pages.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn workflow() -> String {
+    std::fs::read_to_string(format!(
+        "{}/../.github/workflows/deploy.yml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("deploy.yml")
+}
+
+/// The function's configuration as the template sets it, for one value of
+/// the LoadTestKeys parameter and the allow-list the workflow passes.
+fn deployed_config(load_test_keys: &str) -> counter_lambda::Config {
+    let t = template();
+    let env = &t["Resources"]["CounterFunction"]["Properties"]["Environment"]["Variables"];
+    let enabled = load_test_keys == "enabled";
+    let pages = site_pages().join(",");
+    // Resolves the template's Fn::If / Ref / Fn::Sub on these parameters.
+    let resolve = |v: &Value| -> Option<String> {
+        let v = match v.get("Fn::If") {
+            Some(branches) => {
+                assert_eq!(branches[0], "LoadTestKeysEnabled");
+                &branches[if enabled { 1 } else { 2 }]
+            }
+            None => v,
+        };
+        if let Some(s) = v.as_str() {
+            return Some(s.to_owned());
+        }
+        if v["Ref"] == "AllowedPaths" {
+            return Some(pages.clone());
+        }
+        v["Fn::Sub"]
+            .as_str()
+            .map(|s| s.replace("${AllowedPaths}", &pages))
+    };
+    counter_lambda::Config::from_lookup(|name| env.get(name).and_then(resolve))
+        .expect("the template's configuration is valid")
+}
+
+#[test]
+fn the_allow_list_is_required_and_the_workflow_passes_the_sites_pages() {
+    let t = template();
+    let p = &t["Parameters"]["AllowedPaths"];
+    assert!(p.get("Default").is_none(), "no default: {p}");
+    let pattern = p["AllowedPattern"].as_str().expect("a pattern");
+    assert_eq!(pattern, "^/.*", "an empty or `*` list cannot be deployed");
+
+    let pages = site_pages();
+    assert!(pages.contains(&"/".to_owned()), "the home page is a page");
+    for page in &pages {
+        assert_eq!(
+            counter_lambda::path::validate_path(page),
+            Ok(()),
+            "{page} is a canonical path"
+        );
+        assert!(page.ends_with('/'), "{page}: published as {page}index.html");
+        assert!(!page.starts_with("/__"), "{page}: /__ is for test keys");
+    }
+    let smoke = &t["Parameters"]["SmokeCheckPath"]["Default"];
+    if let Some(smoke) = smoke.as_str() {
+        assert!(
+            pages.iter().any(|p| p == smoke),
+            "the smoke check reads {smoke}"
+        );
+    }
+
+    let w = workflow();
+    assert!(
+        w.contains("site/pages.txt"),
+        "the workflow reads site/pages.txt"
+    );
+    assert!(
+        w.contains("\"AllowedPaths=${{ steps.pages.outputs.allowed }}\""),
+        "the workflow passes the pages as AllowedPaths"
+    );
+    assert!(
+        w.contains("cp build/site/index.html \"build/site${page}index.html\""),
+        "the workflow publishes each page"
+    );
+
+    let config = deployed_config("disabled");
+    for page in &pages {
+        assert!(config.allowed_paths.allows(page), "{page}");
+    }
+    for other in [
+        "/admin",
+        "/blog/x",
+        "/__loadtest/run",
+        "/__contract/run/page",
+    ] {
+        assert!(!config.allowed_paths.allows(other), "{other} is counted");
+    }
+}
+
+#[test]
+fn test_keys_are_off_by_default_and_expire() {
+    use counter_lambda::store::{TTL_ATTRIBUTE, TestKeys};
+    let t = template();
+    let p = &t["Parameters"]["LoadTestKeys"];
+    assert_eq!(p["Default"], "disabled");
+    assert_eq!(
+        p["AllowedValues"],
+        serde_json::json!(["disabled", "enabled"])
+    );
+    assert_eq!(
+        t["Conditions"]["LoadTestKeysEnabled"]["Fn::Equals"],
+        serde_json::json!([{"Ref": "LoadTestKeys"}, "enabled"])
+    );
+    let ttl = &t["Resources"]["VisitorCountTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"], TTL_ATTRIBUTE);
+    assert_eq!(ttl["Enabled"], true);
+    assert!(
+        workflow().contains("LOADTEST_KEYS: ${{ vars.LOADTEST_KEYS || 'disabled' }}"),
+        "the workflow keeps them off unless a variable says so"
+    );
+
+    let off = deployed_config("disabled");
+    assert_eq!(off.loadtest_prefix, None);
+    let on = deployed_config("enabled");
+    let keys = TestKeys {
+        prefix: on.loadtest_prefix.clone(),
+        ttl: on.test_key_ttl,
+    };
+    assert!(on.test_key_ttl.is_some(), "test keys expire");
+    for key in ["/__loadtest/run-1", "/__contract/run-1/page"] {
+        assert!(
+            on.allowed_paths.allows(key),
+            "{key} is counted when enabled"
+        );
+        assert!(keys.is_test_key(key), "{key} gets expires_at");
+    }
+    for page in site_pages() {
+        assert!(!keys.is_test_key(&page), "{page} never expires");
+    }
+}
+
+#[test]
+fn reserved_concurrency_bounds_a_slow_dynamodb_and_serves_the_throttle() {
+    /// The latency budget the default is sized with: the throttle is
+    /// served in full while requests take up to this.
+    const LATENCY_BUDGET_MS: u64 = 250;
+    let t = template();
+    let f = &t["Resources"]["CounterFunction"]["Properties"];
+    assert_eq!(
+        f["ReservedConcurrentExecutions"]["Ref"],
+        "ReservedConcurrency"
+    );
+    let reserved = t["Parameters"]["ReservedConcurrency"]["Default"]
+        .as_u64()
+        .expect("a default");
+    let throttle = t["Parameters"]["ThrottleRateLimit"]["Default"]
+        .as_u64()
+        .expect("a throttle");
+    assert_eq!(
+        reserved,
+        throttle * LATENCY_BUDGET_MS / 1000,
+        "sized as documented"
+    );
+    let env = &f["Environment"]["Variables"];
+    let operation_ms: u64 = env["DYNAMODB_OPERATION_TIMEOUT_MS"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("the operation timeout");
+    assert!(
+        reserved < throttle * operation_ms / 1000,
+        "a slow DynamoDB would hold {} instances; the cap is {reserved}",
+        throttle * operation_ms / 1000
+    );
+    assert!(t["Parameters"]["ReservedConcurrency"]["MinValue"].as_u64() >= Some(1));
+}
+// --- end bounded by default
