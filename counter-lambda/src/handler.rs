@@ -11,7 +11,7 @@ use counter_api::CountBody;
 
 use crate::App;
 use crate::error::{ALLOWED_METHODS, ApiError};
-use crate::route::{Action, RequestParts, plan, strip_stage};
+use crate::route::{Action, RequestParts, classify, strip_stage};
 use crate::store::StoreError;
 
 /// Answers one request. Never fails: every error becomes its documented
@@ -35,7 +35,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         body_len: req.body().len(),
     };
 
-    let result = match plan(parts, &app.config.allowed_paths) {
+    let result = match classify(parts, &app.config.allowed_paths) {
         Ok(Action::Preflight) => Ok(None),
         Ok(Action::Read(path)) => match app.store.current(&path).await {
             Ok(count) => Ok(Some((path, count))),

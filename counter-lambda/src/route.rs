@@ -1,6 +1,6 @@
 //! Routing: from what a request says to what the handler will do.
 //!
-//! Pure: the handler calls [`plan`] first and touches the store only for
+//! Pure: the handler calls [`classify`] first and touches the store only for
 //! the [`Action`] it returns, so a rejected request cannot change a counter.
 
 use http::Method;
@@ -34,7 +34,7 @@ pub struct RequestParts<'a> {
 /// The route must be exactly [`VISITS_ROUTE`]: `/visits/`, `/visits//` and
 /// `//visits` are other routes (404), as `openapi.yaml` has one route, so
 /// one page's visits cannot be counted through several spellings of it.
-pub fn plan(req: RequestParts<'_>, allow: &PathAllowList) -> Result<Action, ApiError> {
+pub fn classify(req: RequestParts<'_>, allow: &PathAllowList) -> Result<Action, ApiError> {
     if req.route != VISITS_ROUTE {
         return Err(ApiError::NotFound);
     }
@@ -87,25 +87,25 @@ mod tests {
     fn routes_each_method() {
         let any = PathAllowList::any();
         assert_eq!(
-            plan(parts(&Method::POST, "/visits", Some("path=/a")), &any).ok(),
+            classify(parts(&Method::POST, "/visits", Some("path=/a")), &any).ok(),
             Some(Action::Increment("/a".into()))
         );
         assert_eq!(
-            plan(parts(&Method::GET, "/visits", Some("path=/a")), &any).ok(),
+            classify(parts(&Method::GET, "/visits", Some("path=/a")), &any).ok(),
             Some(Action::Read("/a".into()))
         );
         assert_eq!(
-            plan(parts(&Method::OPTIONS, "/visits", None), &any).ok(),
+            classify(parts(&Method::OPTIONS, "/visits", None), &any).ok(),
             Some(Action::Preflight)
         );
         for m in [Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD] {
             assert!(matches!(
-                plan(parts(&m, "/visits", Some("path=/a")), &any),
+                classify(parts(&m, "/visits", Some("path=/a")), &any),
                 Err(ApiError::MethodNotAllowed)
             ));
         }
         assert!(matches!(
-            plan(parts(&Method::POST, "/visit", Some("path=/a")), &any),
+            classify(parts(&Method::POST, "/visit", Some("path=/a")), &any),
             Err(ApiError::NotFound)
         ));
         let with_body = RequestParts {
@@ -113,7 +113,7 @@ mod tests {
             ..parts(&Method::POST, "/visits", Some("path=/a"))
         };
         assert!(matches!(
-            plan(with_body, &any),
+            classify(with_body, &any),
             Err(ApiError::UnexpectedBody)
         ));
     }
@@ -132,7 +132,7 @@ mod tests {
             for m in [Method::POST, Method::GET, Method::OPTIONS] {
                 assert!(
                     matches!(
-                        plan(parts(&m, route, Some("path=/a")), &any),
+                        classify(parts(&m, route, Some("path=/a")), &any),
                         Err(ApiError::NotFound)
                     ),
                     "{m} {route:?}"
@@ -155,10 +155,10 @@ mod tests {
 
     proptest! {
         /// Whatever the method, route, query and body, an increment is only
-        /// ever planned for a POST to /visits without a body and with a path
+        /// ever classified as an increment for a POST to /visits without a body and with a path
         /// that passes every rule.
         #[test]
-        fn increments_are_planned_only_for_valid_requests(
+        fn increments_are_classified_only_for_valid_requests(
             method in prop::sample::select(vec![Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS]),
             route in prop::sample::select(vec!["/visits", "/visits/", "//visits", "/", "/visit", "/visits/x"]),
             query in prop::option::of(".{0,300}"),
@@ -166,7 +166,7 @@ mod tests {
         ) {
             let allow = PathAllowList::parse("/,/blog/*").expect("valid");
             let req = RequestParts { method: &method, route, query: query.as_deref(), body_len };
-            if let Ok(Action::Increment(path)) = plan(req, &allow) {
+            if let Ok(Action::Increment(path)) = classify(req, &allow) {
                 prop_assert_eq!(&method, &Method::POST);
                 prop_assert_eq!(body_len, 0);
                 prop_assert_eq!(route, VISITS_ROUTE);
