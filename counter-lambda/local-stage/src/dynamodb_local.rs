@@ -284,11 +284,12 @@ fn compile_launcher(jar_dir: &Path, parent: &Path, classes: &Path) -> Result<(),
 /// that kills java when the pipe closes, that is when our process goes
 /// away for any reason. `sh` itself waits for java, so when java dies on its
 /// own, `sh` reaps it and exits with its status: no zombie java, and the
-/// owner sees the exit.
+/// owner sees the exit. The guard also continues java after its TERM, so
+/// a java the nemesis paused (SIGSTOP) still ends when its owner does.
 const WATCHDOG: &str = r#"exec 3<&0
 java "$@" &
 pid=$!
-( read _ <&3; kill $pid 2>/dev/null ) &
+( read _ <&3; kill $pid 2>/dev/null; kill -CONT $pid 2>/dev/null ) &
 guard=$!
 wait $pid
 status=$?

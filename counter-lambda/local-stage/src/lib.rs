@@ -16,12 +16,18 @@
 //! ```
 
 mod dynamodb_local;
+mod fault_proxy;
+mod nemesis;
 mod serve;
 mod stage;
 mod supervisor;
 
 pub use dynamodb_local::{
     Binding, DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, Storage, free_port, install_dir,
+};
+pub use fault_proxy::{FaultProxy, FaultSwitch, ProxyFault};
+pub use nemesis::{
+    AppliedFault, FaultKind, FaultTargets, Nemesis, NemesisError, NemesisPlan, ProcessHandle,
 };
 pub use serve::{AcceptBackoff, BodyError, RequestBody, ServeOptions, serve};
 pub use stage::{LocalStage, StageOptions, create_table, local_client};

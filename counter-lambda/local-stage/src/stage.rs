@@ -17,6 +17,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::task::JoinHandle;
 
 use crate::dynamodb_local::{Binding, DynamoDbLocal, LocalError, Storage};
+use crate::fault_proxy::FaultProxy;
+use crate::nemesis::{AppliedFault, FaultTargets, Nemesis, NemesisPlan, check_targets};
 use crate::serve::{RequestBody, ServeOptions, serve};
 use crate::supervisor::{DatabaseHealth, Supervisor};
 use counter_lambda::config::{Config, ConfigError, StoreTimeouts};
@@ -50,6 +52,9 @@ pub struct StageOptions {
     /// when it stops (in /dev/shm where there is one). In a directory, a
     /// crash of java is survived: the stage restarts it on the same data.
     pub storage: Option<Storage>,
+    /// Faults to inject once [`LocalStage::start_nemesis`] is called: the
+    /// handler then reaches DynamoDB through a fault proxy.
+    pub nemesis: Option<NemesisPlan>,
 }
 
 impl StageOptions {
@@ -62,6 +67,7 @@ impl StageOptions {
             port: 0,
             serve: ServeOptions::default(),
             storage: None,
+            nemesis: None,
         }
     }
 
@@ -94,6 +100,7 @@ impl StageOptions {
                 Ok(v) if v.trim() == "memory" => Some(Storage::InMemory),
                 Ok(v) => Some(Storage::Directory(v.into())),
             },
+            nemesis: None,
         })
     }
 }
@@ -116,6 +123,17 @@ pub struct LocalStage {
     // then its data directory is removed.
     database: Option<Supervisor>,
     _data_dir: Option<tempfile::TempDir>,
+    /// With a nemesis planned: the proxy the handler's client goes
+    /// through, the plan, and the nemesis once started.
+    faults: Option<Faults>,
+}
+
+#[derive(Debug)]
+struct Faults {
+    proxy: FaultProxy,
+    plan: NemesisPlan,
+    targets: FaultTargets,
+    running: Option<Nemesis>,
 }
 
 impl LocalStage {
@@ -144,6 +162,16 @@ impl LocalStage {
         let binding = database.as_ref().map(|db| db.binding().clone());
         let database = database.map(Supervisor::start);
         let client = local_client(&dynamodb_endpoint, options.config.timeouts).await;
+        let faults = match options.nemesis.clone() {
+            None => None,
+            Some(plan) => {
+                Some(Faults::new(plan, &dynamodb_endpoint, &database, &options.config).await?)
+            }
+        };
+        let handler_client = match &faults {
+            Some(f) => local_client(f.proxy.url(), options.config.timeouts).await,
+            None => client.clone(),
+        };
         let table = options.config.table_name.clone();
         // Set-up is not a visit: a JVM that has just started may take
         // seconds over its first request, so this one gets a patient client.
@@ -155,7 +183,7 @@ impl LocalStage {
 
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await?;
         let url = format!("http://{}", listener.local_addr()?);
-        let app = Arc::new(App::new(options.config, client.clone()));
+        let app = Arc::new(App::new(options.config, handler_client));
         let server = tokio::spawn(serve(
             listener,
             move |req| {
@@ -173,7 +201,45 @@ impl LocalStage {
             server,
             database,
             _data_dir: data_dir,
+            faults,
         })
+    }
+
+    /// Starts the planned nemesis, its windows counted from `origin` (the
+    /// run's clock). Does nothing without a plan or when already started.
+    pub fn start_nemesis(&mut self, origin: std::time::Instant) -> Result<(), LocalError> {
+        if let Some(f) = &mut self.faults
+            && f.running.is_none()
+        {
+            let nemesis = Nemesis::start(f.plan.clone(), f.targets.clone(), origin)
+                .map_err(|e| LocalError::Setup(format!("nemesis: {e}")))?;
+            f.running = Some(nemesis);
+        }
+        Ok(())
+    }
+
+    /// The nemesis this stage was started with, if any.
+    pub fn nemesis_plan(&self) -> Option<&NemesisPlan> {
+        self.faults.as_ref().map(|f| &f.plan)
+    }
+
+    /// The fault windows applied so far.
+    pub fn fault_windows(&self) -> Vec<AppliedFault> {
+        self.faults
+            .as_ref()
+            .and_then(|f| f.running.as_ref())
+            .map(Nemesis::applied)
+            .unwrap_or_default()
+    }
+
+    /// Stops the nemesis (a fault on now ends; a paused java continues)
+    /// and returns every window it applied.
+    pub fn stop_nemesis(&mut self) -> Vec<AppliedFault> {
+        self.faults
+            .as_mut()
+            .and_then(|f| f.running.take())
+            .map(Nemesis::stop)
+            .unwrap_or_default()
     }
 
     /// The API's base URL, e.g. `http://127.0.0.1:41234`.
@@ -252,7 +318,34 @@ impl LocalStage {
 
 impl Drop for LocalStage {
     fn drop(&mut self) {
+        // First: no fault outlives the stage, and java is not left paused.
+        self.stop_nemesis();
         self.server.abort();
+    }
+}
+
+impl Faults {
+    /// The proxy in front of `endpoint`, and what the plan may act on
+    /// (checked now, so a plan the stage cannot run fails its start).
+    async fn new(
+        plan: NemesisPlan,
+        endpoint: &str,
+        database: &Option<Supervisor>,
+        config: &Config,
+    ) -> Result<Self, LocalError> {
+        let proxy = FaultProxy::start(endpoint).await?;
+        let targets = FaultTargets {
+            attempt_timeout: config.timeouts.attempt,
+            proxy: Some(proxy.switch()),
+            process: database.as_ref().map(Supervisor::process_handle),
+        };
+        check_targets(&plan, &targets).map_err(|e| LocalError::Setup(format!("nemesis: {e}")))?;
+        Ok(Self {
+            proxy,
+            plan,
+            targets,
+            running: None,
+        })
     }
 }
 

@@ -60,6 +60,10 @@ pub(crate) struct Supervisor {
     commands: Option<mpsc::Sender<Command>>,
     health: watch::Receiver<DatabaseHealth>,
     java_pid: Arc<AtomicU32>,
+    /// Deaths to take as deliberate (the nemesis's restarts): restarted,
+    /// not counted towards a crash loop.
+    deliberate: Arc<AtomicU32>,
+    in_memory: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -69,15 +73,30 @@ impl Supervisor {
         let (report, health) = watch::channel(DatabaseHealth::Up { restarts: 0 });
         let java_pid = Arc::new(AtomicU32::new(db.java_pid().unwrap_or(0)));
         let pid = java_pid.clone();
+        let deliberate = Arc::new(AtomicU32::new(0));
+        let expected = deliberate.clone();
+        let in_memory = *db.storage() == Storage::InMemory;
         let thread = std::thread::Builder::new()
             .name("dynamodb-local-supervisor".into())
-            .spawn(move || supervise(db, &inbox, &report, &pid))
+            .spawn(move || supervise(db, &inbox, &report, &pid, &expected))
             .ok();
         Self {
             commands: Some(commands),
             health,
             java_pid,
+            deliberate,
+            in_memory,
             thread,
+        }
+    }
+
+    /// A handle on java for the nemesis's process faults.
+    pub(crate) fn process_handle(&self) -> crate::nemesis::ProcessHandle {
+        crate::nemesis::ProcessHandle {
+            java_pid: self.java_pid.clone(),
+            deliberate: self.deliberate.clone(),
+            health: self.health.clone(),
+            in_memory: self.in_memory,
         }
     }
 
@@ -132,6 +151,7 @@ fn supervise(
     inbox: &mpsc::Receiver<Command>,
     report: &watch::Sender<DatabaseHealth>,
     java_pid: &AtomicU32,
+    deliberate: &AtomicU32,
 ) {
     let mut restarts: Vec<Instant> = Vec::new();
     let mut watching = true;
@@ -163,7 +183,16 @@ fn supervise(
             Err(mpsc::RecvTimeoutError::Timeout) if watching => {
                 if let Some(status) = db.exited() {
                     java_pid.store(0, Ordering::SeqCst);
-                    watching = revive(&mut db, status, &mut restarts, report);
+                    // A death the nemesis caused is restarted but is no
+                    // sign of a crash loop.
+                    let on_purpose = deliberate
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    let mut counted = restarts.clone();
+                    watching = revive(&mut db, status, &mut counted, report);
+                    if !on_purpose {
+                        restarts = counted;
+                    }
                     java_pid.store(db.java_pid().unwrap_or(0), Ordering::SeqCst);
                 }
             }
