@@ -190,185 +190,263 @@ impl Report {
 /// 200s (counting and reading), 204, and each documented 4xx example.
 /// (503 and 500 need a broken stage: see the local-stage tests.)
 pub async fn verify(contract: &Contract, target: &Target) -> Report {
+    let probe = Probe::new(contract, target);
     let mut report = Report::default();
-    let http = reqwest::Client::new();
-    let base = target.base.trim_end_matches('/');
-    let origin = target.allowed_origin.as_deref();
-    // Spaces, `+`, `&`, `%` and non-ASCII: the path survives encoding by a
-    // client and decoding by the server only if both follow the contract.
-    let page = format!("/__contract/{}/pâge 1+1&%", target.run_id);
-    let visits = |path: &str| format!("{base}/visits?path={}", encode(path));
+    probe.counting(&mut report).await;
+    probe.never_seen(&mut report).await;
+    probe.error_examples(&mut report).await;
+    probe.preflight(&mut report).await;
+    probe.nothing_rejected_counted(&mut report).await;
+    report
+}
 
-    // POST twice, GET: counts 1, 2, then 2 again.
-    let mut counts = Vec::new();
-    for (method, what) in [
-        (Method::POST, "first visit"),
-        (Method::POST, "second visit"),
-        (Method::GET, "read"),
-    ] {
-        let o = op("/visits", method.as_str(), 200);
-        let check = format!("{} /visits 200 ({what})", method.as_str());
-        match send(&http, method, &visits(&page), origin).await {
-            Err(e) => report.problem(&check, e),
-            Ok(reply) => {
-                report.add(check_reply(contract, &o, &reply, &check), o);
-                let body = reply.body.clone().unwrap_or_default();
-                if body["path"] != page.as_str() {
-                    report.problem(
-                        &check,
-                        format!("path is {}, not the {page:?} asked for", body["path"]),
-                    );
-                }
-                counts.push(body["count"].as_u64());
-                if let Some(o) = origin
-                    && reply.header("access-control-allow-origin") != Some(o)
-                {
-                    report.problem(
-                        &check,
-                        format!("allowed origin {o} not echoed in Access-Control-Allow-Origin"),
-                    );
-                }
-            }
-        }
-    }
-    if counts != [Some(1), Some(2), Some(2)] {
-        report.problem(
-            "counting",
-            format!(
-                "a fresh page counted {counts:?} for POST, POST, GET; the contract means 1, 2, 2"
-            ),
-        );
-    }
+/// What every step of [`verify`] shares: the contract, a client, the base
+/// URL and the page the checks count on.
+struct Probe<'a> {
+    contract: &'a Contract,
+    target: &'a Target,
+    http: reqwest::Client,
+    base: String,
+    origin: Option<&'a str>,
+    page: String,
+}
 
-    // A page never counted reads 0 (the `neverSeen` example's shape).
-    let never = format!("/__contract/{}/never", target.run_id);
-    let o = op("/visits", "GET", 200);
-    match send(&http, Method::GET, &visits(&never), origin).await {
-        Err(e) => report.problem("GET /visits 200 (never seen)", e),
-        Ok(reply) => {
-            report.add(
-                check_reply(contract, &o, &reply, "GET /visits 200 (never seen)"),
-                o,
-            );
-            let expected = serde_json::json!({"path": never, "count": 0});
-            if reply.body.as_ref() != Some(&expected) {
-                report.problem(
-                    "GET /visits 200 (never seen)",
-                    format!("got {}, expected {expected}", reply.raw),
-                );
-            }
+/// One documented error example and a request that causes it.
+struct ErrorCase {
+    example: &'static str,
+    method: Method,
+    url: String,
+    status: u16,
+    path: &'static str,
+}
+
+impl<'a> Probe<'a> {
+    fn new(contract: &'a Contract, target: &'a Target) -> Self {
+        Self {
+            contract,
+            target,
+            http: reqwest::Client::new(),
+            base: target.base.trim_end_matches('/').to_owned(),
+            origin: target.allowed_origin.as_deref(),
+            // Spaces, `+`, `&`, `%` and non-ASCII: the path survives encoding
+            // by a client and decoding by the server only if both follow the
+            // contract.
+            page: format!("/__contract/{}/pâge 1+1&%", target.run_id),
         }
     }
 
-    // Each documented error example, replayed by a request that causes it.
-    let long = format!("/__contract/{}", "a".repeat(300));
-    let mut cases: Vec<(&str, Method, String, u16, &str)> = vec![
-        (
-            "missingPath",
-            Method::POST,
-            format!("{base}/visits"),
-            400,
-            "/visits",
-        ),
-        (
-            "invalidPath",
-            Method::POST,
-            visits("relative"),
-            400,
-            "/visits",
-        ),
-        (
-            "invalidPath",
-            Method::GET,
-            visits("relative"),
-            400,
-            "/visits",
-        ),
-        ("tooLong", Method::POST, visits(&long), 400, "/visits"),
-        (
-            "notFound",
-            Method::GET,
-            format!("{base}/nope"),
-            404,
-            "/{unknown}",
-        ),
-        (
-            "methodNotAllowed",
-            Method::DELETE,
-            visits(&page),
-            405,
-            "/visits",
-        ),
-    ];
-    // Other spellings of the route are other routes: 404, nothing counted
-    // (checked below: the page still reads 2).
-    for route in ["/visits/", "/visits//"] {
-        for method in [Method::POST, Method::GET] {
-            cases.push((
-                "notFound",
-                method,
-                format!("{base}{route}?path={}", encode(&page)),
-                404,
-                "/{unknown}",
-            ));
-        }
+    fn visits(&self, path: &str) -> String {
+        format!("{}/visits?path={}", self.base, encode(path))
     }
-    if let Some(p) = &target.disallowed_path {
-        cases.push(("notAllowed", Method::POST, visits(p), 400, "/visits"));
-    }
-    for (example, method, url, status, path) in cases {
-        // The contract documents 405 under POST; 404 under GET /{unknown}
-        // (which stands for every method).
-        let doc_method = match status {
-            405 => "POST",
-            404 => "GET",
-            _ => method.as_str(),
-        };
-        let o = op(path, doc_method, status);
-        let check = format!("{} {path} {status} ({example})", method.as_str());
-        match send(&http, method, &url, origin).await {
-            Err(e) => report.problem(&check, e),
-            Ok(reply) => {
-                report.add(check_reply(contract, &o, &reply, &check), o.clone());
-                match contract.example(&o.path, &o.method, status, example) {
-                    Err(e) => report.problem(&check, e.to_string()),
-                    Ok(expected) if reply.body.as_ref() != Some(&expected) => {
+
+    /// POST twice, GET: counts 1, 2, then 2 again.
+    async fn counting(&self, report: &mut Report) {
+        let mut counts = Vec::new();
+        for (method, what) in [
+            (Method::POST, "first visit"),
+            (Method::POST, "second visit"),
+            (Method::GET, "read"),
+        ] {
+            let o = op("/visits", method.as_str(), 200);
+            let check = format!("{} /visits 200 ({what})", method.as_str());
+            match send(&self.http, method, &self.visits(&self.page), self.origin).await {
+                Err(e) => report.problem(&check, e),
+                Ok(reply) => {
+                    report.add(check_reply(self.contract, &o, &reply, &check), o);
+                    let body = reply.body.clone().unwrap_or_default();
+                    if body["path"] != self.page.as_str() {
                         report.problem(
                             &check,
                             format!(
-                                "body {} differs from the contract's example {expected}",
-                                reply.raw
+                                "path is {}, not the {:?} asked for",
+                                body["path"], self.page
                             ),
                         );
                     }
-                    Ok(_) => {}
+                    counts.push(body["count"].as_u64());
+                    if let Some(o) = self.origin
+                        && reply.header("access-control-allow-origin") != Some(o)
+                    {
+                        report.problem(
+                            &check,
+                            format!("allowed origin {o} not echoed in Access-Control-Allow-Origin"),
+                        );
+                    }
+                }
+            }
+        }
+        if counts != [Some(1), Some(2), Some(2)] {
+            report.problem(
+                "counting",
+                format!(
+                    "a fresh page counted {counts:?} for POST, POST, GET; the contract means 1, 2, 2"
+                ),
+            );
+        }
+    }
+
+    /// A page never counted reads 0 (the `neverSeen` example's shape).
+    async fn never_seen(&self, report: &mut Report) {
+        let never = format!("/__contract/{}/never", self.target.run_id);
+        let o = op("/visits", "GET", 200);
+        let check = "GET /visits 200 (never seen)";
+        match send(&self.http, Method::GET, &self.visits(&never), self.origin).await {
+            Err(e) => report.problem(check, e),
+            Ok(reply) => {
+                report.add(check_reply(self.contract, &o, &reply, check), o);
+                let expected = serde_json::json!({"path": never, "count": 0});
+                if reply.body.as_ref() != Some(&expected) {
+                    report.problem(check, format!("got {}, expected {expected}", reply.raw));
                 }
             }
         }
     }
 
-    // The preflight.
-    let o = op("/visits", "OPTIONS", 204);
-    match send(&http, Method::OPTIONS, &format!("{base}/visits"), origin).await {
-        Err(e) => report.problem("OPTIONS /visits 204", e),
-        Ok(reply) => {
-            let mut findings = check_reply(contract, &o, &reply, "OPTIONS /visits 204");
-            // A 204 has no body: its Content-Type is not checked.
-            findings.retain(|f| !f.problem.starts_with("Content-Type"));
-            report.add(findings, o);
+    /// Requests that cause each documented error example.
+    fn error_cases(&self) -> Vec<ErrorCase> {
+        let case = |example, method, url, status, path| ErrorCase {
+            example,
+            method,
+            url,
+            status,
+            path,
+        };
+        let long = format!("/__contract/{}", "a".repeat(300));
+        let mut cases = vec![
+            case(
+                "missingPath",
+                Method::POST,
+                format!("{}/visits", self.base),
+                400,
+                "/visits",
+            ),
+            case(
+                "invalidPath",
+                Method::POST,
+                self.visits("relative"),
+                400,
+                "/visits",
+            ),
+            case(
+                "invalidPath",
+                Method::GET,
+                self.visits("relative"),
+                400,
+                "/visits",
+            ),
+            case("tooLong", Method::POST, self.visits(&long), 400, "/visits"),
+            case(
+                "notFound",
+                Method::GET,
+                format!("{}/nope", self.base),
+                404,
+                "/{unknown}",
+            ),
+            case(
+                "methodNotAllowed",
+                Method::DELETE,
+                self.visits(&self.page),
+                405,
+                "/visits",
+            ),
+        ];
+        // Other spellings of the route are other routes: 404, nothing
+        // counted (checked last: the page still reads 2).
+        for route in ["/visits/", "/visits//"] {
+            for method in [Method::POST, Method::GET] {
+                let url = format!("{}{route}?path={}", self.base, encode(&self.page));
+                cases.push(case("notFound", method, url, 404, "/{unknown}"));
+            }
+        }
+        if let Some(p) = &self.target.disallowed_path {
+            cases.push(case(
+                "notAllowed",
+                Method::POST,
+                self.visits(p),
+                400,
+                "/visits",
+            ));
+        }
+        cases
+    }
+
+    /// Each documented error example, replayed and compared.
+    async fn error_examples(&self, report: &mut Report) {
+        for c in self.error_cases() {
+            // The contract documents 405 under POST; 404 under GET
+            // /{unknown} (which stands for every method).
+            let doc_method = match c.status {
+                405 => "POST",
+                404 => "GET",
+                _ => c.method.as_str(),
+            };
+            let o = op(c.path, doc_method, c.status);
+            let check = format!(
+                "{} {} {} ({})",
+                c.method.as_str(),
+                c.path,
+                c.status,
+                c.example
+            );
+            let reply = match send(&self.http, c.method, &c.url, self.origin).await {
+                Err(e) => {
+                    report.problem(&check, e);
+                    continue;
+                }
+                Ok(reply) => reply,
+            };
+            report.add(check_reply(self.contract, &o, &reply, &check), o.clone());
+            match self
+                .contract
+                .example(&o.path, &o.method, c.status, c.example)
+            {
+                Err(e) => report.problem(&check, e.to_string()),
+                Ok(expected) if reply.body.as_ref() != Some(&expected) => report.problem(
+                    &check,
+                    format!(
+                        "body {} differs from the contract's example {expected}",
+                        reply.raw
+                    ),
+                ),
+                Ok(_) => {}
+            }
         }
     }
 
-    // Nothing rejected changed the counter.
-    match send(&http, Method::GET, &visits(&page), origin).await {
-        Ok(reply) if reply.body.as_ref().and_then(|b| b["count"].as_u64()) == Some(2) => {}
-        Ok(reply) => report.problem(
-            "rejected requests count nothing",
-            format!("after the error cases the page reads {}", reply.raw),
-        ),
-        Err(e) => report.problem("rejected requests count nothing", e),
+    /// The preflight.
+    async fn preflight(&self, report: &mut Report) {
+        let o = op("/visits", "OPTIONS", 204);
+        let url = format!("{}/visits", self.base);
+        match send(&self.http, Method::OPTIONS, &url, self.origin).await {
+            Err(e) => report.problem("OPTIONS /visits 204", e),
+            Ok(reply) => {
+                let mut findings = check_reply(self.contract, &o, &reply, "OPTIONS /visits 204");
+                // A 204 has no body: its Content-Type is not checked.
+                findings.retain(|f| !f.problem.starts_with("Content-Type"));
+                report.add(findings, o);
+            }
+        }
     }
-    report
+
+    /// Nothing rejected changed the counter.
+    async fn nothing_rejected_counted(&self, report: &mut Report) {
+        let check = "rejected requests count nothing";
+        match send(
+            &self.http,
+            Method::GET,
+            &self.visits(&self.page),
+            self.origin,
+        )
+        .await
+        {
+            Ok(reply) if reply.body.as_ref().and_then(|b| b["count"].as_u64()) == Some(2) => {}
+            Ok(reply) => report.problem(
+                check,
+                format!("after the error cases the page reads {}", reply.raw),
+            ),
+            Err(e) => report.problem(check, e),
+        }
+    }
 }
 
 #[cfg(test)]
