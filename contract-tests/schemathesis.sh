@@ -11,7 +11,7 @@
 #
 # Environment:
 #   ST               the Schemathesis CLI (default: target/ci-tools/bin/st, as .ci/run installs it)
-#   ST_MAX_EXAMPLES  examples per operation and phase (default 40)
+#   ST_MAX_EXAMPLES  examples per operation and phase (default 100)
 #   ST_SEED          a seed, to replay a run (default: random, printed)
 #   ST_REPORT_DIR    where the JUnit report goes (default: target/schemathesis/<mode>)
 #   ALLOWED_PATHS    with --allow-list (default "/,/blog/*"); against a real stage, its allow-list
@@ -82,7 +82,7 @@ seed=()
   --checks all \
   --mode all \
   --phases examples,coverage,fuzzing,stateful \
-  --max-examples "${ST_MAX_EXAMPLES:-40}" \
+  --max-examples "${ST_MAX_EXAMPLES:-100}" \
   --request-timeout 30 \
   --report junit --report-dir "$report_dir" \
   "${seed[@]}" "${extra[@]}"

@@ -9,6 +9,9 @@ rejection is exactly the documented one:
 - a path outside the stage's allow-list (`ALLOWED_PATHS`, the same value
   the stage was given) answered 400 `path_not_allowed`.
 
+Both are judged on the path's canonical form (Unicode NFC), which the
+contract says is what the server checks and counts.
+
 Against a real stage, `ST_PATH_PREFIX` (e.g. `/__contract/st-<run>`) puts
 every generated page path below that prefix, so the run counts only test
 pages there.
@@ -17,6 +20,7 @@ pages there.
 import json
 import os
 import pathlib
+import unicodedata
 
 import schemathesis
 import yaml
@@ -69,10 +73,11 @@ def filter_failure(context, failure, case, response):
     path = (case.query or {}).get("path")
     if not isinstance(path, str):
         return True
+    canonical = unicodedata.normalize("NFC", path)
     code = error_code(response)
-    if code == "path_too_long" and len(path.encode("utf-8")) > MAX_BYTES:
+    if code == "path_too_long" and len(canonical.encode("utf-8")) > MAX_BYTES:
         return False
-    if code == "path_not_allowed" and not allowed(path):
+    if code == "path_not_allowed" and not allowed(canonical):
         return False
     return True
 

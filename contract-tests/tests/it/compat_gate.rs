@@ -72,8 +72,21 @@ fn the_gate_passes_an_added_optional_response_field() {
 #[test]
 fn the_gate_passes_a_breaking_change_under_a_new_major_version() {
     let (code, out) = gate(|c| {
-        c.replace(COUNT_PROPERTY, "")
-            .replacen("  version: 1.", "  version: 9.", 1)
+        let version = c
+            .lines()
+            .find_map(|l| l.strip_prefix("  version: "))
+            .expect("info.version")
+            .to_owned();
+        let major: u64 = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .expect("semver");
+        c.replace(COUNT_PROPERTY, "").replacen(
+            &format!("  version: {version}"),
+            &format!("  version: {}.0.0", major + 1),
+            1,
+        )
     });
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("no earlier version of this major"), "{out}");

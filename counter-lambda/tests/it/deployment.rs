@@ -143,6 +143,258 @@ fn the_function_runs_as_the_packaged_bootstrap() {
     );
 }
 
+// --- Safe deployment: alias, deployment preference, PreTraffic hook, alarms.
+
+fn resources(t: &Value) -> &serde_json::Map<String, Value> {
+    t["Resources"].as_object().expect("resources")
+}
+
+#[test]
+fn each_deploy_publishes_a_version_behind_an_alias_shifted_gradually_after_a_hook() {
+    let t = template();
+    let f = &t["Resources"]["CounterFunction"]["Properties"];
+    assert_eq!(f["AutoPublishAlias"], "live");
+    let preference = &f["DeploymentPreference"];
+    assert_eq!(preference["Type"]["Ref"], "DeploymentType");
+    let types = t["Parameters"]["DeploymentType"]["AllowedValues"]
+        .as_array()
+        .expect("deployment types");
+    let default = &t["Parameters"]["DeploymentType"]["Default"];
+    assert!(types.contains(default));
+    assert!(
+        default
+            .as_str()
+            .is_some_and(|d| d.starts_with("Canary") || d.starts_with("Linear")),
+        "gradual by default, not {default}"
+    );
+    assert_eq!(
+        preference["Hooks"]["PreTraffic"]["Ref"], "PreTrafficHookFunction",
+        "a smoke check before any traffic"
+    );
+}
+
+#[test]
+fn the_alarms_that_roll_back_exist_and_watch_5xx_errors_and_throttles() {
+    let t = template();
+    let all = resources(&t);
+    let alarms: Vec<&str> = t["Resources"]["CounterFunction"]["Properties"]["DeploymentPreference"]
+        ["Alarms"]
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .filter_map(|a| a["Ref"].as_str())
+        .collect();
+    let mut watched = BTreeSet::new();
+    for name in &alarms {
+        let alarm = &all
+            .get(*name)
+            .unwrap_or_else(|| panic!("{name} is not a resource"));
+        assert_eq!(alarm["Type"], "AWS::CloudWatch::Alarm", "{name}");
+        let p = &alarm["Properties"];
+        assert_eq!(
+            p["TreatMissingData"], "notBreaching",
+            "{name}: quiet is healthy"
+        );
+        // A single metric, or the metrics of a math expression.
+        let mut metrics: Vec<String> = p["MetricName"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect();
+        for m in p["Metrics"].as_array().into_iter().flatten() {
+            if let Some(n) = m["MetricStat"]["Metric"]["MetricName"].as_str() {
+                metrics.push(n.to_owned());
+            }
+        }
+        assert!(!metrics.is_empty(), "{name} watches no metric");
+        watched.extend(metrics);
+    }
+    for needed in ["ServerErrors", "Errors", "Throttles"] {
+        assert!(
+            watched.contains(needed),
+            "no rollback alarm on {needed}: {watched:?}"
+        );
+    }
+}
+
+#[test]
+fn the_5xx_alarm_counts_the_log_lines_the_handler_writes() {
+    // The handler logs one JSON line per request with `fields.status`
+    // (handler.rs); the metric filters read that field.
+    let t = template();
+    let all = resources(&t);
+    let mut metrics = BTreeSet::new();
+    for (name, r) in all {
+        if r["Type"] == "AWS::Logs::MetricFilter" {
+            let p = &r["Properties"];
+            assert_eq!(
+                p["LogGroupName"]["Ref"], "CounterFunctionLogGroup",
+                "{name}"
+            );
+            assert!(
+                p["FilterPattern"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("$.fields.status")),
+                "{name}"
+            );
+            metrics.insert(
+                p["MetricTransformations"][0]["MetricName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(
+        metrics,
+        BTreeSet::from(["Answers".to_owned(), "ServerErrors".to_owned()])
+    );
+    let handler = std::fs::read_to_string(format!("{}/src/handler.rs", env!("CARGO_MANIFEST_DIR")))
+        .expect("handler.rs");
+    assert!(
+        handler.contains("status = status.as_u16()"),
+        "the handler logs the status field"
+    );
+}
+
+#[test]
+fn the_hook_may_only_report_to_codedeploy_and_invoke_the_counters_versions() {
+    let t = template();
+    let hook = &t["Resources"]["PreTrafficHookFunction"]["Properties"];
+    assert!(
+        hook["FunctionName"]["Fn::Sub"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("CodeDeployHook_")),
+        "SAM's CodeDeploy role may only invoke hooks named CodeDeployHook_*"
+    );
+    assert_eq!(
+        hook["Environment"]["Variables"]["NEW_VERSION"]["Ref"],
+        "CounterFunction.Version"
+    );
+    let statements = hook["Policies"][0]["Statement"]
+        .as_array()
+        .expect("statements");
+    let actions: BTreeSet<String> = statements
+        .iter()
+        .flat_map(|s| s["Action"].as_array().into_iter().flatten())
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from([
+            "codedeploy:PutLifecycleEventHookExecutionStatus".to_owned(),
+            "lambda:InvokeFunction".to_owned()
+        ])
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Resource"]["Fn::Sub"] == "${CounterFunction.Arn}:*"),
+        "it invokes the counter's versions, nothing else"
+    );
+}
+
+/// Runs the template's inline PreTraffic hook in python3 (boto3 replaced by
+/// a stub that hands each invocation to this test over a pipe), answering
+/// each invocation with the real handler. The status it reports to
+/// CodeDeploy, and what it printed.
+async fn run_hook(app: &counter_lambda::App) -> (String, String) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let t = template();
+    let code = t["Resources"]["PreTrafficHookFunction"]["Properties"]["InlineCode"]
+        .as_str()
+        .expect("inline code");
+    let dir = hook_dir();
+    std::fs::write(dir.join("index.py"), code).expect("index.py");
+    std::fs::write(
+        dir.join("boto3.py"),
+        r#"import io, sys
+class _Lambda:
+    def invoke(self, FunctionName, Payload):
+        print("INVOKE " + Payload.decode(), flush=True)
+        return {"Payload": io.BytesIO(sys.stdin.readline().encode())}
+class _CodeDeploy:
+    def put_lifecycle_event_hook_execution_status(self, **kw):
+        print("STATUS " + kw["status"], flush=True)
+def client(name):
+    return _Lambda() if name == "lambda" else _CodeDeploy()
+"#,
+    )
+    .expect("boto3 stub");
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import index; index.handler({'DeploymentId': 'd-1', 'LifecycleEventHookExecutionId': 'e-1'}, None)",
+        ])
+        .current_dir(&dir)
+        .env("NEW_VERSION", "arn:aws:lambda:eu-west-1:1:function:counter:7")
+        .env("SMOKE_PATH", "/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut to_hook = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut status = String::new();
+    let mut printed = String::new();
+    let mut invocations = 0;
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(event) = line.strip_prefix("INVOKE ") {
+            invocations += 1;
+            let request = lambda_http::request::from_str(event).expect("the hook's event parses");
+            let response = counter_lambda::handler::handle(app, request).await;
+            let headers: serde_json::Map<String, Value> = response
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(v.to_str().unwrap_or(""))))
+                .collect();
+            let reply = serde_json::json!({
+                "statusCode": response.status().as_u16(),
+                "headers": headers,
+                "body": String::from_utf8_lossy(response.body()),
+            });
+            writeln!(to_hook, "{reply}").expect("answer the hook");
+        } else if let Some(s) = line.strip_prefix("STATUS ") {
+            status = s.to_owned();
+        } else {
+            printed.push_str(&line);
+        }
+    }
+    assert!(child.wait().expect("python3 ends").success());
+    assert!(invocations >= 1, "the hook invoked the new version");
+    (status, printed)
+}
+
+fn hook_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "pretraffic-{}-{}",
+        std::process::id(),
+        crate::helpers::fresh_table()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+#[tokio::test]
+async fn the_pretraffic_hook_passes_a_healthy_version_and_fails_a_broken_one() {
+    use local_stage::{create_table, local_client};
+
+    let cfg = crate::helpers::config(&[]);
+    let client = local_client(&crate::helpers::shared_dynamodb().endpoint(), cfg.timeouts).await;
+    create_table(&client, &cfg.table_name).await.expect("table");
+    let healthy = counter_lambda::App::new(cfg, client.clone());
+    let (status, printed) = run_hook(&healthy).await;
+    assert_eq!(status, "Succeeded", "{printed}");
+
+    // A version whose table does not exist answers 500: the hook stops it.
+    let broken = counter_lambda::App::new(crate::helpers::config(&[]), client);
+    let (status, printed) = run_hook(&broken).await;
+    assert_eq!(status, "Failed");
+    assert!(printed.contains("GET /visits?path=/: 500"), "{printed}");
+}
+
 // --- Bounded by default: the allow-list from site/pages.txt, test keys
 // off by default and expiring, reserved concurrency.
 
