@@ -1,0 +1,3 @@
+//! The `local-stage` binary, run as a user runs it.
+
+mod binary;
