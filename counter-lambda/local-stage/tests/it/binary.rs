@@ -13,6 +13,8 @@ const WITHIN: Duration = Duration::from_secs(120);
 struct Running {
     child: Child,
     stderr: mpsc::Receiver<String>,
+    /// The API's address, from its "Local stage: http://..." line.
+    addr: String,
 }
 
 /// Starts the binary and waits (bounded) for its "Ctrl-C to stop." line.
@@ -38,15 +40,24 @@ fn start(env: &[(&str, &str)]) -> Running {
         }
     });
     let deadline = Instant::now() + WITHIN;
+    let mut addr = String::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match stdout.recv_timeout(left) {
             Ok(line) if line.starts_with("Ctrl-C to stop") => break,
-            Ok(_) => {}
+            Ok(line) => {
+                if let Some(url) = line.strip_prefix("Local stage: http://") {
+                    addr = url.trim().to_owned();
+                }
+            }
             Err(e) => panic!("local-stage did not come up: {e}"),
         }
     }
-    Running { child, stderr }
+    Running {
+        child,
+        stderr,
+        addr,
+    }
 }
 
 /// The java process below the binary (a child of its watchdog `sh`).
@@ -124,4 +135,86 @@ fn it_exits_1_with_the_cause_when_its_in_memory_database_dies() {
             .any(|l| l.contains("exited on its own") && l.contains("in memory")),
         "the cause is printed: {stderr:?}"
     );
+}
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let (_, rest) = stat.rsplit_once(')').expect("comm");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is field 3; utime and stime are 14 and 15.
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+fn set_open_files_limit(pid: u32, limit: usize) {
+    let ok = Command::new("prlimit")
+        .args([
+            "--pid",
+            &pid.to_string(),
+            // The soft limit only: raising a hard limit again needs a
+            // capability a container may not have.
+            &format!("--nofile={limit}:"),
+        ])
+        .output()
+        .expect("prlimit (util-linux) runs");
+    assert!(
+        ok.status.success(),
+        "prlimit: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn out_of_file_descriptors_it_waits_instead_of_spinning() {
+    let mut stage = start(&[]);
+    let pid = stage.child.id();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    // Room for a few more: then every accept fails with EMFILE while the
+    // connections below wait in the listener's backlog.
+    set_open_files_limit(pid, open + 4);
+    let waiting: Vec<std::net::TcpStream> = (0..32)
+        .filter_map(|_| std::net::TcpStream::connect(&stage.addr).ok())
+        .collect();
+    assert!(waiting.len() > 8, "connections queued: {}", waiting.len());
+
+    // Over a window, the stage's CPU time: a loop retrying accept at once
+    // burns most of a core; one that backs off (up to 1 s) almost none.
+    let window = Duration::from_secs(3);
+    let before = cpu_ticks(pid);
+    std::thread::sleep(window);
+    let used = cpu_ticks(pid) - before;
+    let ticks_per_s = 100; // USER_HZ on Linux
+    let share = used as f64 / (window.as_secs_f64() * ticks_per_s as f64);
+    assert!(
+        share < 0.10,
+        "the stage used {:.0}% of a core while out of descriptors",
+        share * 100.0
+    );
+
+    // Descriptors back: it serves again (the queued connections first).
+    drop(waiting);
+    set_open_files_limit(pid, open + 1024);
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        use std::io::{Read, Write};
+        let answered = std::net::TcpStream::connect(&stage.addr)
+            .ok()
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                s.write_all(b"GET /visits?path=/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .ok()?;
+                let mut answer = String::new();
+                s.read_to_string(&mut answer).ok()?;
+                Some(answer)
+            });
+        if answered.is_some_and(|a| a.starts_with("HTTP/1.1 200")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "it did not serve again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(pid, "-INT");
+    assert_eq!(wait_exit(&mut stage.child).code(), Some(0));
 }
