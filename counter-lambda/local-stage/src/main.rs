@@ -60,10 +60,17 @@ async fn main() -> anyhow::Result<()> {
     stage
         .start_nemesis(std::time::Instant::now())
         .context("starting the nemesis")?;
+    // Listening before saying so: a Ctrl-C right after the line below must
+    // stop the stage in order, not kill it.
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for Ctrl-C")?;
     println!("Ctrl-C to stop.");
     let failed = stage.database_failed();
     let outcome = tokio::select! {
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| println!("Stopping.")),
+        _ = interrupt.recv() => {
+            println!("Stopping.");
+            Ok(())
+        }
         cause = failed => Err(anyhow::anyhow!("{cause}")),
     };
     for w in stage.stop_nemesis() {
