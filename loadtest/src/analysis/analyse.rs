@@ -173,6 +173,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
 /// meant to go past where the stage bends, so its thresholds judge each
 /// step (the knee is the last within them) and fail the run only when its
 /// first step already misses them: no step was within them.
+        faults: Vec::new(),
 fn thresholds_met(steps: &[StepStats], thresholds: &[ThresholdResult]) -> bool {
     match steps.first() {
         None => thresholds.iter().all(|t| t.passed),

@@ -8,6 +8,7 @@
 //! - [`checker`]: the atomicity verdict;
 //! - [`stats`]: HDR latencies, per-second and per-step figures, the knee;
 //! - [`analyse`]: observations and run evidence → [`summary::Summary`];
+//! - [`faults`]: a nemesis's fault windows and what each cost;
 //! - [`summary`]: what `summary.json` holds;
 //! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
 //! - [`cost`]: the cost and quota model behind `loadtest plan`.
@@ -15,6 +16,7 @@
 pub mod analyse;
 pub mod checker;
 pub mod cost;
+pub mod faults;
 pub mod observation;
 pub mod stats;
 pub mod summary;

@@ -86,6 +86,10 @@ pub struct Summary {
     #[serde(default)]
     pub server_timing: Option<ServerTiming>,
     pub per_second: Vec<Second>,
+    /// The fault windows a nemesis applied (`--nemesis`) and what each
+    /// cost; empty without one.
+    #[serde(default)]
+    pub faults: Vec<super::faults::FaultReport>,
     /// When the load began (`--start-at`) and, for a merge, how far apart
     /// the nodes began. Flattened: its fields are top-level.
     #[serde(flatten, default)]

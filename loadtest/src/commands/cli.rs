@@ -138,6 +138,22 @@ pub struct HarnessArgs {
     /// Fewer ok responses than this: INCONCLUSIVE (exit 1), never a pass.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_ok: u64,
+
+    /// Inject faults: latency,throttle,errors,pause,restart (README).
+    ///
+    /// Into the local stage, kinds in turn: one window of --nemesis-duration
+    /// seconds (3) every --nemesis-interval seconds (8), the first after one
+    /// window of calm. Not with --host or --steps.
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',', num_args = 1.., value_parser = fault_kind)]
+    pub nemesis: Vec<String>,
+
+    /// Seconds from one fault window to the next.
+    #[arg(long, value_name = "SECS", default_value_t = 8.0, value_parser = seconds)]
+    pub nemesis_interval: f64,
+
+    /// Seconds each fault window lasts (a restart: until DynamoDB Local answers again).
+    #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = seconds)]
+    pub nemesis_duration: f64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -174,6 +190,25 @@ fn fraction(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("{v} is not a fraction between 0 and 1"))
+    }
+}
+
+fn fault_kind(s: &str) -> Result<String, String> {
+    use crate::analysis::faults::KINDS;
+    let kind = s.trim();
+    if KINDS.contains(&kind) {
+        Ok(kind.to_owned())
+    } else {
+        Err(format!("unknown fault kind; use {}", KINDS.join(", ")))
+    }
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 3600"
+        )),
     }
 }
 
@@ -270,6 +305,10 @@ pub fn short_command() -> clap::Command {
                 Some((_, None)) => a,
             }
         });
+    }
+    // Listed under --nemesis in README; kept off the one screen.
+    for id in ["nemesis_interval", "nemesis_duration"] {
+        cmd = cmd.mut_arg(id, |a| a.hide(true));
     }
     cmd.mut_args(|a| a.long_help(None))
 }

@@ -15,12 +15,13 @@ use goose::prelude::*;
 use super::cli::{HarnessArgs, RunArgs};
 use crate::UsageError;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
+use crate::analysis::faults::judge_faults;
 use crate::analysis::observation::Observation;
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary};
 use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
-use crate::load::target::{Target, read_count, validate_host, visits_url};
+use crate::load::target::{NemesisSpec, Target, read_count, validate_host, visits_url};
 use crate::load::users::{RunState, UserRules, visit_transaction};
 use crate::load::{cpu, signals, start, status};
 use crate::output::run_dir;
@@ -120,13 +121,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let run_id = harness.run_id.clone().unwrap_or_else(new_run_id);
     let (path, outside_traffic) = counter_key(&harness, &run_id);
 
-    let target = Target::open(goose.host.as_deref(), &harness.path_prefix).await?;
-    if let Some(signal) = signals::interrupted() {
-        anyhow::bail!(
-            "{} received before the load started: nothing was sent",
-            signal.name()
-        );
-    }
+    let mut target = open_target(&harness, &goose).await?;
     goose.host = Some(target.host.clone());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -153,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
+    target.start_nemesis(state.clock)?;
     let execution = execute_bounded(
         attack,
         &state,
@@ -162,6 +158,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     )
     .await;
 
+    let faults = target.stop_nemesis().await;
     let final_count = read_count(&http, &target.host, &path)
         .await
         .context("reading the count after the run")?;
@@ -188,8 +185,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         (initial, final_count),
     );
     summary.start = start;
+    judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::write_run(&dir, &summary, &ops)?;
     Ok(summary)
+}
+
+/// The `--host`, or the local stage (with its nemesis, if asked for).
+async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyhow::Result<Target> {
+    let nemesis = nemesis_spec(harness);
+    let target = Target::open(
+        goose.host.as_deref(),
+        &harness.path_prefix,
+        nemesis.as_ref(),
+    )
+    .await?;
+    if let Some(signal) = signals::interrupted() {
+        anyhow::bail!(
+            "{} received before the load started: nothing was sent",
+            signal.name()
+        );
+    }
+    Ok(target)
+}
+
+/// `--nemesis` and its timing, if given.
+fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
+    (!h.nemesis.is_empty()).then(|| NemesisSpec {
+        kinds: h.nemesis.clone(),
+        interval_s: h.nemesis_interval,
+        duration_s: h.nemesis_duration,
+    })
 }
 
 /// The bounds and rules the users obey, from the flags.
@@ -478,6 +503,18 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         && !(r > 0.0 && r.is_finite())
     {
         return Err(UsageError("--user-rate must be a positive number".into()));
+    }
+    if !h.nemesis.is_empty() {
+        let refuse = |why: &str| Err(UsageError(format!("--nemesis: {why}")));
+        if goose.host.is_some() {
+            return refuse("it acts on the local stage; leave out --host");
+        }
+        if !h.steps.is_empty() {
+            return refuse("not with --steps (faults would blur the steps' figures)");
+        }
+        if h.nemesis_duration >= h.nemesis_interval {
+            return refuse("--nemesis-duration must be shorter than --nemesis-interval");
+        }
     }
     if !h.steps.is_empty() {
         if h.steps.contains(&0) {

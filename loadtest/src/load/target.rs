@@ -8,6 +8,15 @@ use anyhow::Context;
 use counter_api::CountBody;
 
 use crate::UsageError;
+use crate::analysis::faults::FaultWindow;
+
+/// The faults to inject into the local stage (`--nemesis`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisSpec {
+    pub kinds: Vec<String>,
+    pub interval_s: f64,
+    pub duration_s: f64,
+}
 
 /// The API under load. Holds the local stage, if one was started, until
 /// dropped.
@@ -21,26 +30,38 @@ pub struct Target {
 impl Target {
     /// The user's `--host`, or a local stage on 127.0.0.1 when there is
     /// none. `path_prefix` is the load-test prefix the stage must allow.
-    pub async fn open(host: Option<&str>, path_prefix: &str) -> anyhow::Result<Self> {
+    pub async fn open(
+        host: Option<&str>,
+        path_prefix: &str,
+        nemesis: Option<&NemesisSpec>,
+    ) -> anyhow::Result<Self> {
         if let Some(h) = host {
+            if nemesis.is_some() {
+                return Err(UsageError(
+                    "--nemesis acts on the local stage: leave out --host".into(),
+                )
+                .into());
+            }
             return Ok(Self {
                 host: h.trim_end_matches('/').to_owned(),
                 #[cfg(feature = "local-stage")]
                 stage: None,
             });
         }
-        Self::local(path_prefix).await
+        Self::local(path_prefix, nemesis).await
     }
 
     #[cfg(feature = "local-stage")]
-    async fn local(path_prefix: &str) -> anyhow::Result<Self> {
+    async fn local(path_prefix: &str, nemesis: Option<&NemesisSpec>) -> anyhow::Result<Self> {
         use local_stage::{Config, LocalStage, StageOptions};
         super::status(
             "No --host: starting the local stage (counter-lambda on DynamoDB Local, 127.0.0.1) ...",
         );
         let mut config = Config::from_lookup(|_| None)?;
         config.loadtest_prefix = Some(path_prefix.to_owned());
-        let stage = LocalStage::start(StageOptions::new(config))
+        let mut options = StageOptions::new(config);
+        options.nemesis = nemesis.map(nemesis_plan).transpose()?;
+        let stage = LocalStage::start(options)
             .await
             .context("starting the local stage")?;
         Ok(Self {
@@ -50,12 +71,51 @@ impl Target {
     }
 
     #[cfg(not(feature = "local-stage"))]
-    async fn local(_path_prefix: &str) -> anyhow::Result<Self> {
+    async fn local(_path_prefix: &str, _nemesis: Option<&NemesisSpec>) -> anyhow::Result<Self> {
         Err(UsageError(
             "--host is required: this loadtest was built without the local stage (feature `local-stage`)"
                 .into(),
         )
         .into())
+    }
+
+    /// Starts the stage's nemesis, if it has one, its windows counted from
+    /// `origin` (the run's clock).
+    pub fn start_nemesis(&mut self, origin: std::time::Instant) -> anyhow::Result<()> {
+        #[cfg(feature = "local-stage")]
+        if let Some(stage) = &mut self.stage {
+            stage.start_nemesis(origin)?;
+        }
+        let _ = origin;
+        Ok(())
+    }
+
+    /// Stops the nemesis and waits (bounded) until DynamoDB Local is up
+    /// again; returns the windows it applied, in seconds of the run.
+    pub async fn stop_nemesis(&mut self) -> Vec<FaultWindow> {
+        #[cfg(feature = "local-stage")]
+        if let Some(stage) = &mut self.stage {
+            let windows = stage.stop_nemesis();
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while !matches!(
+                stage.database_health(),
+                None | Some(
+                    local_stage::DatabaseHealth::Up { .. } | local_stage::DatabaseHealth::Failed(_)
+                )
+            ) && std::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            return windows
+                .into_iter()
+                .map(|w| FaultWindow {
+                    kind: w.kind.name().to_owned(),
+                    start_s: w.start.as_secs_f64(),
+                    end_s: w.end.as_secs_f64(),
+                })
+                .collect();
+        }
+        vec![]
     }
 
     /// Whether the target is a local stage this run started.
@@ -65,6 +125,16 @@ impl Target {
         #[cfg(not(feature = "local-stage"))]
         false
     }
+}
+
+/// The stage's plan from `--nemesis` and its timing.
+#[cfg(feature = "local-stage")]
+fn nemesis_plan(spec: &NemesisSpec) -> Result<local_stage::NemesisPlan, UsageError> {
+    use local_stage::NemesisPlan;
+    let bad = |e: local_stage::NemesisError| UsageError(format!("--nemesis: {e}"));
+    let kinds = NemesisPlan::parse_kinds(&spec.kinds.join(",")).map_err(bad)?;
+    let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();
+    NemesisPlan::new(kinds, secs(spec.interval_s), secs(spec.duration_s)).map_err(bad)
 }
 
 /// Checks a `--host` value: an absolute http(s) URL.

@@ -6,6 +6,7 @@ use std::fmt::Display;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::analysis::faults::FaultReport;
 use crate::analysis::stats::{Second, StepStats};
 use crate::analysis::usl::UslFit;
 
@@ -55,16 +56,60 @@ fn max_of(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
     values.fold(0.0, f64::max).max(floor)
 }
 
-/// Requests a second and p50/p99 latency a second, over the run.
-pub fn over_time(seconds: &[Second]) -> String {
+/// Fault windows shaded: orange, the kind written at the top.
+fn shade_faults<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordu64, plotters::coord::types::RangedCoordu64>,
+    >,
+    faults: &[FaultReport],
+    top: u64,
+) -> Result<(), String> {
+    let shade = RGBColor(255, 165, 0).mix(0.25).filled();
+    // Seconds are whole on this axis: a window covers the seconds it touches.
+    let span = |f: &FaultReport| {
+        (
+            f.start_s.floor() as u64,
+            (f.end_s.ceil() as u64).max(f.start_s.floor() as u64 + 1),
+        )
+    };
+    chart
+        .draw_series(faults.iter().map(|f| {
+            let (a, b) = span(f);
+            Rectangle::new([(a, 0), (b, top)], shade)
+        }))
+        .map_err(msg)?;
+    chart
+        .draw_series(faults.iter().map(|f| {
+            Text::new(
+                f.kind.clone(),
+                (span(f).0, top),
+                ("sans-serif", 11).into_font(),
+            )
+        }))
+        .map_err(msg)?;
+    Ok(())
+}
+
+/// Requests a second and p50/p99 latency a second, over the run; the
+/// fault windows of a `--nemesis` run shaded behind the requests.
+pub fn over_time(seconds: &[Second], faults: &[FaultReport]) -> String {
     svg(SIZE, |root| {
         let (top, bottom) = root.split_vertically(SIZE.1 / 2);
         let n = seconds.len().max(1) as u64;
         let max_rps = seconds.iter().map(|s| s.requests).max().unwrap_or(1).max(1);
-        let mut rps = chart(&top, "requests per second", 6, 18)
-            .build_cartesian_2d(0u64..n, 0u64..max_rps + max_rps / 10 + 1)
+        let y_top = max_rps + max_rps / 10 + 1;
+        let caption = if faults.is_empty() {
+            "requests per second"
+        } else {
+            "requests per second (fault windows shaded)"
+        };
+        let mut rps = chart(&top, caption, 6, 18)
+            .build_cartesian_2d(0u64..n, 0u64..y_top)
             .map_err(msg)?;
         rps.configure_mesh().x_desc("s").draw().map_err(msg)?;
+        shade_faults(&mut rps, faults, y_top)?;
         rps.draw_series(LineSeries::new(
             seconds.iter().map(|s| (s.second, s.requests)),
             &BLUE,

@@ -56,7 +56,7 @@ pub fn write_summary(dir: &Path, summary: &Summary, h: &Histogram<u64>) -> anyho
         serde_json::to_string_pretty(summary)?,
     )
     .context("writing summary.json")?;
-    let over_time = plot::over_time(&summary.per_second);
+    let over_time = plot::over_time(&summary.per_second, &summary.faults);
     std::fs::write(dir.join(files::PLOT_OVER_TIME), &over_time)?;
     let mut charts = vec![("Over time", over_time)];
     if !summary.steps.is_empty() {

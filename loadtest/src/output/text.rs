@@ -23,6 +23,7 @@ pub fn write_report(o: &mut impl Write, s: &Summary, dir: &Path) -> fmt::Result 
     start(o, s)?;
     latency(o, s)?;
     steps(o, s)?;
+    faults(o, s)?;
     generator(o, s)?;
     thresholds(o, s)?;
     run_files(o, s, dir)?;
@@ -261,6 +262,31 @@ fn generator(o: &mut impl Write, s: &Summary) -> fmt::Result {
     )?;
     if let Some(note) = &g.note {
         writeln!(o, "  ({note})")?;
+    }
+    Ok(())
+}
+
+/// One line per fault window: what was in flight during it, and when the
+/// error rate was back within the threshold.
+fn faults(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    if s.faults.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        o,
+        "\nFaults (s of the run; requests in flight during each window):\n  {:<9} {:>6} {:>6} {:>8} {:>6} {:>7} {:>6} {:>9} {:>10}",
+        "kind", "from", "to", "requests", "ok", "unknown", "failed", "p99 ms", "recovered"
+    )?;
+    for f in &s.faults {
+        let recovered = match f.time_to_recover_s {
+            Some(t) => format!("+{t:.0} s"),
+            None => "not yet".to_owned(),
+        };
+        writeln!(
+            o,
+            "  {:<9} {:>6.1} {:>6.1} {:>8} {:>6} {:>7} {:>6} {:>9.1} {:>10}",
+            f.kind, f.start_s, f.end_s, f.requests, f.ok, f.unknown, f.failed, f.p99_ms, recovered
+        )?;
     }
     Ok(())
 }

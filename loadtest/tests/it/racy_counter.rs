@@ -15,6 +15,8 @@ use local_stage::{DynamoDbLocal, RequestBody, ServeOptions, create_table, local_
 
 pub struct RacyCounter {
     pub url: String,
+    // Dropped first: the nemesis, then its proxy (see spawn_racy_counter_with_faults).
+    _faults: Option<(local_stage::Nemesis, local_stage::FaultProxy)>,
     _db: DynamoDbLocal,
     server: tokio::task::JoinHandle<()>,
 }
@@ -68,12 +70,41 @@ async fn answer(client: &Client, req: hyper::Request<RequestBody>) -> hyper::Res
 }
 
 pub async fn spawn_racy_counter() -> RacyCounter {
+    spawn_racy_counter_with_faults(None).await
+}
+
+/// The racy counter, its DynamoDB client going through a fault proxy
+/// driven by `nemesis` (proxy kinds only: it has no supervised java).
+pub async fn spawn_racy_counter_with_faults(
+    nemesis: Option<local_stage::NemesisPlan>,
+) -> RacyCounter {
     let db = tokio::task::spawn_blocking(DynamoDbLocal::start)
         .await
         .expect("join")
         .expect("DynamoDB Local");
-    let client = Arc::new(local_client(&db.endpoint(), StoreTimeouts::default()).await);
-    create_table(&client, TABLE).await.expect("table");
+    create_table(
+        &local_client(&db.endpoint(), StoreTimeouts::default()).await,
+        TABLE,
+    )
+    .await
+    .expect("table");
+    let (endpoint, faults) = match nemesis {
+        None => (db.endpoint(), None),
+        Some(plan) => {
+            let proxy = local_stage::FaultProxy::start(&db.endpoint())
+                .await
+                .expect("proxy");
+            let targets = local_stage::FaultTargets {
+                attempt_timeout: StoreTimeouts::default().attempt,
+                proxy: Some(proxy.switch()),
+                process: None,
+            };
+            let nemesis = local_stage::Nemesis::start(plan, targets, std::time::Instant::now())
+                .expect("nemesis");
+            (proxy.url().to_owned(), Some((nemesis, proxy)))
+        }
+    };
+    let client = Arc::new(local_client(&endpoint, StoreTimeouts::default()).await);
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -88,6 +119,7 @@ pub async fn spawn_racy_counter() -> RacyCounter {
     ));
     RacyCounter {
         url,
+        _faults: faults,
         _db: db,
         server,
     }
