@@ -109,6 +109,13 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub max_duration: u64,
 
+    /// The run stops by itself before its records take more MiB than this.
+    ///
+    /// Each request's record takes 32 bytes in memory; room for the run's
+    /// records is reserved at the start (backed only as they arrive).
+    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub max_memory: u64,
+
     /// Pace each user to this many requests a second.
     ///
     /// Latency is then measured from the intended send time.

@@ -143,7 +143,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         node,
         initial,
         &user_rules(&harness),
-    ));
+    )?);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
@@ -223,6 +223,7 @@ fn user_rules(harness: &HarnessArgs) -> UserRules {
         abort_error_rate: harness.abort_error_rate,
         abort_min_requests: harness.abort_min_requests,
         max_requests: harness.max_requests,
+        max_memory_bytes: harness.max_memory.saturating_mul(1 << 20),
         user_interval: harness.user_rate.map(|r| Duration::from_secs_f64(1.0 / r)),
     }
 }

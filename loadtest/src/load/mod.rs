@@ -2,6 +2,7 @@
 //! and what they share, their schedules, the recorder, the generator's CPU.
 
 pub mod cpu;
+pub mod direct;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;

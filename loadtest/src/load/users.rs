@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use counter_api::CountBody;
 use goose::goose::GooseResponse;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 
+use super::direct::{self, DirectTarget};
 use super::progress::LiveStats;
-use super::recorder::Recorder;
+use super::recorder::{RECORD_BYTES_IN_MEMORY, Recorder};
 use super::schedule::Pacing;
 use crate::analysis::observation::{Observation, Outcome};
 use crate::analysis::stats::{ServerTiming, new_histogram, server_timing_app_ms};
@@ -29,9 +29,11 @@ pub struct RunState {
     /// Observation times count from here.
     pub clock: Instant,
     url: String,
+    /// Plain-http targets: where each user's own connection goes.
+    direct: Option<DirectTarget>,
     path: String,
     node: u16,
-    /// Requests begun; none begins past `max_requests`.
+    /// Requests begun; none begins past `request_limit`.
     started: AtomicU64,
     pub total: AtomicU64,
     errors: AtomicU64,
@@ -40,7 +42,11 @@ pub struct RunState {
     server_timing: Vec<Mutex<Option<Histogram<u64>>>>,
     abort_rate: f64,
     abort_min: u64,
-    max_requests: u64,
+    /// Requests the run may begin: `max_requests`, or fewer when
+    /// `--max-memory` cannot hold that many records.
+    request_limit: u64,
+    /// Why the run stops at `request_limit`.
+    limit_reason: String,
     pub aborted: OnceLock<String>,
     pub stopped: OnceLock<String>,
     user_interval: Option<Duration>,
@@ -52,6 +58,8 @@ pub struct UserRules {
     pub abort_error_rate: f64,
     pub abort_min_requests: u64,
     pub max_requests: u64,
+    /// `--max-memory`: bytes the run's records may take.
+    pub max_memory_bytes: u64,
     /// `--user-rate`: each user's interval between intended sends.
     pub user_interval: Option<Duration>,
 }
@@ -59,11 +67,39 @@ pub struct UserRules {
 impl RunState {
     /// `initial`: the count read before the run (progress spots duplicates
     /// above it).
-    pub fn new(url: String, path: String, node: u16, initial: u64, rules: &UserRules) -> Self {
-        Self {
-            recorder: Recorder::new(256),
-            live: LiveStats::new(initial, rules.max_requests),
+    /// Fails when the records' room (reserved now) cannot be had.
+    pub fn new(
+        url: String,
+        path: String,
+        node: u16,
+        initial: u64,
+        rules: &UserRules,
+    ) -> anyhow::Result<Self> {
+        let memory_limit = rules.max_memory_bytes / RECORD_BYTES_IN_MEMORY;
+        let (request_limit, limit_reason) = if memory_limit < rules.max_requests {
+            (
+                memory_limit,
+                format!(
+                    "reached --max-memory {} MiB ({memory_limit} records of {RECORD_BYTES_IN_MEMORY} bytes)",
+                    rules.max_memory_bytes >> 20
+                ),
+            )
+        } else {
+            (
+                rules.max_requests,
+                format!("reached --max-requests {}", rules.max_requests),
+            )
+        };
+        let recorder = Recorder::with_capacity(request_limit).map_err(|e| {
+            anyhow::anyhow!(
+                "reserving room for {request_limit} records: {e} (lower --max-memory or --max-requests)"
+            )
+        })?;
+        Ok(Self {
+            recorder,
+            live: LiveStats::new(initial, request_limit),
             clock: Instant::now(),
+            direct: DirectTarget::of(&url),
             url,
             path,
             node,
@@ -74,20 +110,26 @@ impl RunState {
             server_timing: (0..TIMING_SHARDS).map(|_| Mutex::new(None)).collect(),
             abort_rate: rules.abort_error_rate,
             abort_min: rules.abort_min_requests,
-            max_requests: rules.max_requests,
+            request_limit,
+            limit_reason,
             aborted: OnceLock::new(),
             stopped: OnceLock::new(),
             user_interval: rules.user_interval,
-        }
+        })
     }
 
     pub fn now_ns(&self) -> u64 {
         self.clock.elapsed().as_nanos() as u64
     }
 
-    fn record(&self, user: usize, op: Observation) {
+    /// `t` in observation time (ns since the run's clock started).
+    fn ns_at(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.clock).as_nanos() as u64
+    }
+
+    fn record(&self, op: Observation) {
         self.live.observe(&op);
-        self.recorder.record(user, op);
+        self.recorder.record(op);
         let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
         let errors = if op.outcome == Outcome::Ok {
             self.errors.load(Ordering::Relaxed)
@@ -101,8 +143,8 @@ impl RunState {
                 100.0 * self.abort_rate
             ));
         }
-        if total >= self.max_requests {
-            self.stop(format!("reached --max-requests {}", self.max_requests));
+        if total >= self.request_limit {
+            self.stop(self.limit_reason.clone());
         }
     }
 
@@ -162,18 +204,56 @@ pub fn visit_transaction(state: Arc<RunState>) -> Transaction {
 async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult {
     // The request bound is hard: goose notices its killswitch only between
     // iterations, so past the bound users idle instead of sending.
-    if state.started.fetch_add(1, Ordering::Relaxed) >= state.max_requests {
-        state.stop(format!("reached --max-requests {}", state.max_requests));
+    if state.started.fetch_add(1, Ordering::Relaxed) >= state.request_limit {
+        state.stop(state.limit_reason.clone());
         tokio::time::sleep(Duration::from_millis(20)).await;
         return Ok(());
     }
-    let start_ns = match state.user_interval {
-        Some(interval) => {
-            let intended = wait_for_slot(user, interval).await;
-            intended.saturating_duration_since(state.clock).as_nanos() as u64
-        }
-        None => state.now_ns(),
+    let intended = match state.user_interval {
+        Some(interval) => Some(wait_for_slot(user, interval).await),
+        None => None,
     };
+    let Some(direct) = &state.direct else {
+        return post_with_goose(user, state, intended).await;
+    };
+    // Goose's own client would wait on `--throttle-requests` here; so does
+    // this path, on goose's throttle itself.
+    if user.is_throttled
+        && let Some(throttle) = &user.throttle
+        && throttle.send_async(true).await.is_err()
+    {
+        // Never sent: the run ended while this user waited on the
+        // throttle. Not an operation at all, so not an unknown one.
+        return Ok(());
+    }
+    let start_ns = intended.map_or_else(|| state.now_ns(), |t| state.ns_at(t));
+    let session = session(user);
+    let timeout = session.timeout;
+    let conn = session.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+    let exchange = conn.post(direct, timeout).await;
+    let (status, outcome, count, server_ms) = match exchange {
+        Some(x) => {
+            let (outcome, count) = judge_body(x.status, Some(&x.body), state);
+            (x.status, outcome, count, x.server_ms)
+        }
+        None => (0, Outcome::Unknown, 0, None),
+    };
+    finish(
+        user.weighted_users_index,
+        state,
+        start_ns,
+        (status, outcome, count, server_ms),
+    );
+    Ok(())
+}
+
+/// The same request through goose's client (`https` targets).
+async fn post_with_goose(
+    user: &mut GooseUser,
+    state: &RunState,
+    intended: Option<Instant>,
+) -> TransactionResult {
+    let start_ns = intended.map_or_else(|| state.now_ns(), |t| state.ns_at(t));
     let response = user.post(&state.url, "").await;
     if let Err(e) = &response
         && matches!(**e, TransactionError::RequestCanceled { .. })
@@ -182,46 +262,117 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
         // throttle. Not an operation at all, so not an unknown one.
         return Ok(());
     }
-    let (status, outcome, count, server_ms) = classify(response, state).await;
+    let answer = classify(response, state).await;
+    finish(user.weighted_users_index, state, start_ns, answer);
+    Ok(())
+}
+
+/// Records one answered (or unanswered) request.
+fn finish(
+    user: usize,
+    state: &RunState,
+    start_ns: u64,
+    (status, outcome, count, server_ms): (u16, Outcome, u64, Option<f64>),
+) {
     let end_ns = state.now_ns();
     if let Some(ms) = server_ms {
-        state.record_server_timing(user.weighted_users_index, ms);
+        state.record_server_timing(user, ms);
     }
-    state.record(
-        user.weighted_users_index,
-        Observation {
-            start_ns,
-            end_ns,
-            count,
-            status,
-            node: state.node,
-            outcome,
-        },
-    );
-    Ok(())
+    state.record(Observation {
+        start_ns,
+        end_ns,
+        count,
+        status,
+        node: state.node,
+        outcome,
+    });
+}
+
+/// What a user keeps between its requests.
+struct Session {
+    pacing: Option<Pacing>,
+    /// Goose wants session data `Sync`; a hyper sender is not. The lock
+    /// is never taken: `&mut` reaches the inside with `get_mut`.
+    conn: Mutex<direct::Connection>,
+    /// Goose's `--timeout`, as goose's own client would apply it.
+    timeout: Duration,
+}
+
+/// Goose wants session data `Clone` (a cloned user starts from it): a
+/// clone opens its own connection.
+impl Clone for Session {
+    fn clone(&self) -> Self {
+        Self {
+            pacing: self.pacing,
+            conn: Mutex::default(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// This user's session, made on its first request.
+fn session(user: &mut GooseUser) -> &mut Session {
+    if user.get_session_data::<Session>().is_none() {
+        let timeout = user
+            .config
+            .timeout
+            .as_deref()
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map_or(Duration::from_secs(60), Duration::from_secs_f64);
+        user.set_session_data(Session {
+            pacing: None,
+            conn: Mutex::default(),
+            timeout,
+        });
+    }
+    user.get_session_data_unchecked_mut::<Session>()
 }
 
 /// Waits for this user's next slot; returns the intended send time.
 async fn wait_for_slot(user: &mut GooseUser, interval: Duration) -> Instant {
     let now = Instant::now();
-    let (slot, wait) = match user.get_session_data_mut::<Pacing>() {
-        Some(pacing) => pacing.next_slot(now),
-        None => {
-            let mut pacing = Pacing::starting(now, interval);
-            let first = pacing.next_slot(now);
-            user.set_session_data(pacing);
-            first
-        }
-    };
+    let session = session(user);
+    let pacing = session
+        .pacing
+        .get_or_insert_with(|| Pacing::starting(now, interval));
+    let (slot, wait) = pacing.next_slot(now);
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
     slot
 }
 
-/// A response → (status, outcome, count, the handler's Server-Timing ms).
-/// A 200 must carry this run's path and a count; anything else that is
-/// not a definite 4xx may have counted, so it is unknown.
+/// A 200 body, as the counter's answer: borrowed, so judging a response
+/// allocates nothing when the path needs no unescaping.
+#[derive(serde::Deserialize)]
+struct CountRef<'a> {
+    #[serde(borrow)]
+    path: std::borrow::Cow<'a, str>,
+    count: u64,
+}
+
+/// A status and body → (outcome, count). A 200 must carry this run's path
+/// and a count; anything else that is not a definite 4xx may have
+/// counted, so it is unknown.
+fn judge_body(status: u16, body: Option<&[u8]>, state: &RunState) -> (Outcome, u64) {
+    if let Some(b) = body {
+        state
+            .response_bytes
+            .fetch_add(b.len() as u64, Ordering::Relaxed);
+    }
+    match (status, body) {
+        (200, Some(bytes)) => match serde_json::from_slice::<CountRef<'_>>(bytes) {
+            Ok(b) if b.path == state.path => (Outcome::Ok, b.count),
+            // A 200 that makes no sense: the write may have happened.
+            _ => (Outcome::Unknown, 0),
+        },
+        (400..=499, _) => (Outcome::Failed, 0),
+        _ => (Outcome::Unknown, 0),
+    }
+}
+
+/// A goose response → (status, outcome, count, the handler's Server-Timing ms).
 async fn classify(
     result: Result<GooseResponse, Box<TransactionError>>,
     state: &RunState,
@@ -239,20 +390,7 @@ async fn classify(
         .get("server-timing")
         .and_then(|v| v.to_str().ok())
         .and_then(server_timing_app_ms);
-    let body = response.bytes().await;
-    if let Ok(b) = &body {
-        state
-            .response_bytes
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
-    }
-    let (outcome, count) = match (status, body) {
-        (200, Ok(bytes)) => match serde_json::from_slice::<CountBody>(&bytes) {
-            Ok(b) if b.path == state.path => (Outcome::Ok, b.count),
-            // A 200 that makes no sense: the write may have happened.
-            _ => (Outcome::Unknown, 0),
-        },
-        (400..=499, _) => (Outcome::Failed, 0),
-        _ => (Outcome::Unknown, 0),
-    };
+    let body = response.bytes().await.ok();
+    let (outcome, count) = judge_body(status, body.as_deref(), state);
     (status, outcome, count, server_ms)
 }
