@@ -64,13 +64,13 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "ID", value_parser = parse_run_id)]
     pub run_id: Option<String>,
 
-    /// This node's number (1, 2, ...) in a run split over several processes.
+    /// This node's number (1, 2, ...) in a multi-node run.
     #[arg(long, value_name = "N")]
     pub node_id: Option<std::num::NonZeroU16>,
 
-    /// Begin the load at this instant (RFC 3339 or unix seconds), for nodes started together.
+    /// Begin the load at this instant (RFC 3339 or unix seconds).
     ///
-    /// The node opens the target and reads the count first, then waits
+    /// For nodes started together: the node opens the target and reads the count first, then waits
     /// (a countdown on stderr). An instant more than 5 s past, or more than
     /// 1 h ahead, is refused (exit 2).
     #[arg(long, value_name = "TIME", value_parser = start_at)]
