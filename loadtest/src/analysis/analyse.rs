@@ -1,7 +1,7 @@
 //! From observations to a [`Summary`]: the verdict, the figures, the
 //! thresholds. Pure, shared by a run and by a merge of several nodes.
 
-use super::checker::{History, check};
+use super::checker::{DEFAULT_MIN_OK, History, check};
 use super::observation::{Observation, Outcome};
 use super::stats::{
     Latency, Requests, ServerTiming, StepStats, StepWindow, co_corrected, histogram, knee,
@@ -22,6 +22,8 @@ pub struct RunEvidence {
     pub initial: u64,
     pub final_count: u64,
     pub cross_node_skew_ns: u64,
+    /// Fewer ok responses than this make the verdict inconclusive (`--min-ok`).
+    pub min_ok: u64,
     pub response_bytes_mean: f64,
     pub cpu_percent: f64,
     pub cores: usize,
@@ -45,6 +47,7 @@ impl RunEvidence {
             cross_node_skew_ns: 0,
             response_bytes_mean: 0.0,
             cpu_percent: 0.0,
+            min_ok: DEFAULT_MIN_OK,
             cores: 1,
             aborted: None,
             stopped_early: None,
@@ -63,7 +66,7 @@ pub struct Thresholds {
 }
 
 pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summary {
-    let verdict = check(&History {
+    let mut verdict = check(&History {
         initial: a.initial,
         final_count: a.final_count,
         ops,
@@ -73,6 +76,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
     let requests = Requests::of(ops);
     let first = ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
     let last = ops.iter().map(|o| o.end_ns).max().unwrap_or(0);
+    verdict.require_evidence(a.min_ok);
     let duration_s = (last.saturating_sub(first)) as f64 / 1e9;
     let throughput_rps = if duration_s > 0.0 {
         requests.total as f64 / duration_s
@@ -217,6 +221,7 @@ mod tests {
             aborted: None,
             stopped_early: None,
             windows: vec![],
+            min_ok: 1,
             per_user_rps: None,
             server_timing: None,
         }

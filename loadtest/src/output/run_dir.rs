@@ -23,7 +23,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
-use super::{html, plot};
+use super::{html, plot, timeline};
 use crate::analysis::observation::{self, Observation};
 use crate::analysis::stats::histogram;
 use crate::analysis::summary::{Summary, files};
@@ -65,6 +65,9 @@ pub fn write_summary(dir: &Path, summary: &Summary, h: &Histogram<u64>) -> anyho
         charts.insert(0, ("Latency against load", curve));
     }
     charts.push(("Percentiles", plot::percentiles(&percentile_points(h))));
+    if let Some(why) = timeline::why_it_failed(&summary.verdict) {
+        charts.insert(0, ("Why it failed", why));
+    }
     std::fs::write(dir.join(files::REPORT), html::page(summary, dir, &charts))
         .context("writing report.html")
 }
