@@ -217,7 +217,7 @@ impl Role {
         match self {
             Role::Duplicate => "same count",
             Role::EndedFirst => "ended first",
-            Role::Later => "started after, lower count",
+            Role::Later => "started after, no higher count",
             Role::OutOfRange => "out of range",
             Role::Bound => "higher count: bound",
             Role::TooLate => "started too late",

@@ -29,6 +29,8 @@ const TITLE_LINE: f64 = 16.0;
 const WRAP: usize = 125;
 const AXIS: f64 = 34.0;
 const GAP: f64 = 26.0;
+/// Room above the lanes for the deadline's or the gap's label.
+const NOTE: f64 = 18.0;
 
 const INK: &str = "#222";
 const OK_FILL: &str = "#4a7fc1";
@@ -126,7 +128,7 @@ fn panel(o: &mut String, top: f64, check: CheckName, w: &Witness) -> f64 {
             esc(line)
         );
     }
-    y += 12.0;
+    y += 8.0 + NOTE;
     let lanes_top = y;
     let lanes_bottom = lanes_top + LANE * w.ops.len() as f64;
     let _ = write!(
@@ -171,16 +173,6 @@ fn lane(o: &mut String, scale: &Scale, top: f64, op: &WitnessOp) {
         Outcome::Unknown => ("url(#tl-hatch)", UNKNOWN, ""),
         Outcome::Failed => ("#fff", FAILED, " stroke-dasharray=\"2 2\""),
     };
-    if op.outcome == Outcome::Unknown {
-        // It may have taken effect any time after its start: a dashed tail
-        // to the edge.
-        let _ = write!(
-            o,
-            "<line x1=\"{x1:.1}\" y1=\"{mid:.1}\" x2=\"{:.1}\" y2=\"{mid:.1}\" stroke=\"{UNKNOWN}\" \
-             stroke-width=\"1.5\" stroke-dasharray=\"5 4\" marker-end=\"url(#tl-arrow)\"/>",
-            WIDTH - RIGHT - 2.0
-        );
-    }
     let _ = write!(
         o,
         "<rect x=\"{x0:.1}\" y=\"{bar_top:.1}\" width=\"{width:.1}\" height=\"{BAR}\" rx=\"2\" \
@@ -194,7 +186,7 @@ fn lane(o: &mut String, scale: &Scale, top: f64, op: &WitnessOp) {
         (Outcome::Failed, _) => format!("failed ({})", op.status),
     };
     // On the bar when it fits (white on the solid ok bar), else after it.
-    let fits = width > 7.0 * label.chars().count() as f64 + 8.0 && op.outcome == Outcome::Ok;
+    let fits = width > text_width(&label) + 8.0 && op.outcome == Outcome::Ok;
     let (tx, colour, weight) = if fits {
         (x0 + 5.0, "#fff", "600")
     } else {
@@ -206,6 +198,19 @@ fn lane(o: &mut String, scale: &Scale, top: f64, op: &WitnessOp) {
         mid + 4.0,
         esc(&label)
     );
+    if op.outcome == Outcome::Unknown {
+        // It may have taken effect any time after its start: a dashed tail
+        // from after its label to the edge.
+        let from = x1 + 10.0 + text_width(&label);
+        if from < WIDTH - RIGHT - 12.0 {
+            let _ = write!(
+                o,
+                "<line x1=\"{from:.1}\" y1=\"{mid:.1}\" x2=\"{:.1}\" y2=\"{mid:.1}\" stroke=\"{UNKNOWN}\" \
+                 stroke-width=\"1.5\" stroke-dasharray=\"5 4\" marker-end=\"url(#tl-arrow)\"/>",
+                WIDTH - RIGHT - 2.0
+            );
+        }
+    }
     if op.role == Role::TooLate {
         let _ = write!(
             o,
@@ -225,14 +230,19 @@ fn deadline(o: &mut String, scale: &Scale, w: &Witness, top: f64, bottom: f64) {
     let _ = write!(
         o,
         "<rect x=\"{LABELS}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{ALARM}\" fill-opacity=\"0.05\"/>\
-         <line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\" stroke=\"{ALARM}\" stroke-width=\"2\" stroke-dasharray=\"6 3\"/>\
-         <text x=\"{:.1}\" y=\"{:.1}\" fill=\"{ALARM}\" font-weight=\"700\">✕ count {v} taken by nobody: it had to be taken before {:.3} ms</text>",
+         <line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{bottom:.1}\" stroke=\"{ALARM}\" stroke-width=\"2\" stroke-dasharray=\"6 3\"/>",
         (x - LABELS).max(0.0),
         bottom - top,
-        top - 4.0,
-        (x - 4.0).max(LABELS + 4.0),
-        top - 4.0,
-        d as f64 / 1e6,
+        top,
+    );
+    note(
+        o,
+        x,
+        top - 5.0,
+        &format!(
+            "✕ count {v} taken by nobody: it had to be taken before {:.3} ms",
+            d as f64 / 1e6
+        ),
     );
 }
 
@@ -249,15 +259,37 @@ fn precedence(o: &mut String, scale: &Scale, w: &Witness, top: f64, bottom: f64)
         o,
         "<line x1=\"{xa:.1}\" y1=\"{top:.1}\" x2=\"{xa:.1}\" y2=\"{bottom:.1}\" stroke=\"{ALARM}\" stroke-dasharray=\"3 3\"/>\
          <line x1=\"{xb:.1}\" y1=\"{top:.1}\" x2=\"{xb:.1}\" y2=\"{bottom:.1}\" stroke=\"{ALARM}\" stroke-dasharray=\"3 3\"/>\
-         <line x1=\"{xa:.1}\" y1=\"{:.1}\" x2=\"{xb:.1}\" y2=\"{:.1}\" stroke=\"{ALARM}\" stroke-width=\"1.5\" marker-end=\"url(#tl-arrow)\"/>\
-         <text x=\"{xa:.1}\" y=\"{:.1}\" fill=\"{ALARM}\" font-weight=\"700\">req #{} ended {:.3} ms before req #{} started</text>",
-        top - 3.0,
-        top - 3.0,
-        top - 6.0,
-        a.index,
-        (b.start_ns.saturating_sub(a.end_ns)) as f64 / 1e6,
-        b.index
+         <line x1=\"{xa:.1}\" y1=\"{:.1}\" x2=\"{xb:.1}\" y2=\"{:.1}\" stroke=\"{ALARM}\" stroke-width=\"1.5\" marker-end=\"url(#tl-arrow)\"/>",
+        top + 4.0,
+        top + 4.0,
     );
+    note(
+        o,
+        (xa + xb) / 2.0,
+        top - 5.0,
+        &format!(
+            "req #{} ended {:.3} ms before req #{} started",
+            a.index,
+            (b.start_ns.saturating_sub(a.end_ns)) as f64 / 1e6,
+            b.index
+        ),
+    );
+}
+
+/// A label above the lanes at `x`, kept inside the plot.
+fn note(o: &mut String, x: f64, y: f64, text: &str) {
+    let w = text_width(text);
+    let left = (x - w / 2.0).clamp(LABELS, (WIDTH - RIGHT - w).max(LABELS));
+    let _ = write!(
+        o,
+        "<text x=\"{left:.1}\" y=\"{y:.1}\" fill=\"{ALARM}\" font-weight=\"700\">{}</text>",
+        esc(text)
+    );
+}
+
+/// About how wide `text` is at 12 px, bold.
+fn text_width(text: &str) -> f64 {
+    7.0 * text.chars().count() as f64
 }
 
 /// The time axis under the lanes, in ms since the run's start; returns its
