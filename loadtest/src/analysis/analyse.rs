@@ -29,6 +29,8 @@ pub struct RunEvidence {
     pub cores: usize,
     pub aborted: Option<String>,
     pub stopped_early: Option<String>,
+    /// The signal that interrupted the run, if one did.
+    pub interrupted: Option<String>,
     pub windows: Vec<StepWindow>,
     pub per_user_rps: Option<f64>,
     /// The handler's own time, from responses' `Server-Timing`.
@@ -45,12 +47,13 @@ impl RunEvidence {
             initial: 0,
             final_count: 0,
             cross_node_skew_ns: 0,
+            min_ok: DEFAULT_MIN_OK,
             response_bytes_mean: 0.0,
             cpu_percent: 0.0,
-            min_ok: DEFAULT_MIN_OK,
             cores: 1,
             aborted: None,
             stopped_early: None,
+            interrupted: None,
             windows: vec![],
             per_user_rps: None,
             server_timing: None,
@@ -73,10 +76,10 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         outside_traffic: a.run.outside_traffic || a.other_nodes_write,
         cross_node_skew_ns: a.cross_node_skew_ns,
     });
+    verdict.require_evidence(a.min_ok);
     let requests = Requests::of(ops);
     let first = ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
     let last = ops.iter().map(|o| o.end_ns).max().unwrap_or(0);
-    verdict.require_evidence(a.min_ok);
     let duration_s = (last.saturating_sub(first)) as f64 / 1e9;
     let throughput_rps = if duration_s > 0.0 {
         requests.total as f64 / duration_s
@@ -136,6 +139,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
     let saturated = a.cpu_percent > 90.0 * a.cores as f64;
     let passed = verdict.passed()
         && a.aborted.is_none()
+        && a.interrupted.is_none()
         && requests.total > 0
         && thresholds_met(&steps, &thresholds);
     Summary {
@@ -162,11 +166,14 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         thresholds,
         aborted: a.aborted,
         stopped_early: a.stopped_early,
+        interrupted: a.interrupted.is_some(),
+        interrupted_by: a.interrupted,
         steps,
         knee,
         usl,
         server_timing: a.server_timing,
         per_second: per_second(ops),
+        faults: Vec::new(),
         start: super::summary::Start::default(),
         passed,
         files,
@@ -177,7 +184,6 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
 /// meant to go past where the stage bends, so its thresholds judge each
 /// step (the knee is the last within them) and fail the run only when its
 /// first step already misses them: no step was within them.
-        faults: Vec::new(),
 fn thresholds_met(steps: &[StepStats], thresholds: &[ThresholdResult]) -> bool {
     match steps.first() {
         None => thresholds.iter().all(|t| t.passed),
@@ -215,13 +221,14 @@ mod tests {
             initial: 0,
             final_count: 3,
             cross_node_skew_ns: 0,
+            min_ok: 1,
             response_bytes_mean: 30.0,
             cpu_percent: 10.0,
             cores: 2,
             aborted: None,
             stopped_early: None,
+            interrupted: None,
             windows: vec![],
-            min_ok: 1,
             per_user_rps: None,
             server_timing: None,
         }

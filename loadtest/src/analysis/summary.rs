@@ -73,6 +73,12 @@ pub struct Summary {
     pub aborted: Option<String>,
     /// A bound (--max-requests, --max-duration) that ended the run: not a failure.
     pub stopped_early: Option<String>,
+    /// A signal (SIGINT, SIGTERM) stopped the run early: it never passes.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// Which signal, if one did.
+    #[serde(default)]
+    pub interrupted_by: Option<String>,
     /// Per-step figures of a stepped run (empty otherwise)...
     pub steps: Vec<StepStats>,
     /// ...and the index of the knee: the last step within the thresholds
