@@ -299,12 +299,16 @@ impl Verdict {
 
 /// Runs every check.
 pub fn check(history: &History<'_>) -> Verdict {
-    let ok: Vec<u32> = indices_where(history.ops, Outcome::Ok);
-    let failed = history
-        .ops
-        .iter()
-        .filter(|o| o.outcome == Outcome::Failed)
-        .count() as u64;
+    // One pass: the ok operations' indices, and how many failed.
+    let mut ok: Vec<u32> = Vec::with_capacity(history.ops.len());
+    let mut failed = 0u64;
+    for (i, o) in history.ops.iter().enumerate() {
+        match o.outcome {
+            Outcome::Ok => ok.push(i as u32),
+            Outcome::Failed => failed += 1,
+            Outcome::Unknown => {}
+        }
+    }
     let unknown = history.ops.len() as u64 - ok.len() as u64 - failed;
     let checks = vec![
         uniqueness(history.ops, &ok),
@@ -328,14 +332,6 @@ pub fn check(history: &History<'_>) -> Verdict {
         unknown,
         checks,
     }
-}
-
-fn indices_where(ops: &[Observation], outcome: Outcome) -> Vec<u32> {
-    ops.iter()
-        .enumerate()
-        .filter(|(_, o)| o.outcome == outcome)
-        .map(|(i, _)| i as u32)
-        .collect()
 }
 
 /// Names an operation in a counter-example.
@@ -559,27 +555,48 @@ fn sweep(
 ) {
     const NONE: u32 = u32::MAX;
     let op = |k: u32| &ops[ok[k as usize] as usize];
-    let start = |k: u32| op(k).start_ns;
-    if !members.windows(2).all(|w| start(w[0]) <= start(w[1])) {
-        members.sort_unstable_by_key(|&k| start(k));
+    // One pass for the starts, whether they are in order already (a run's
+    // history is), and whether every operation ends after it starts.
+    let mut ends_after_starts = true;
+    let mut read = |members: &[u32]| -> Vec<u64> {
+        members
+            .iter()
+            .map(|&k| {
+                let o = op(k);
+                ends_after_starts &= o.end_ns.saturating_add(skew_ns) >= o.start_ns;
+                o.start_ns
+            })
+            .collect()
+    };
+    let mut starts = read(&members);
+    if !starts.is_sorted() {
+        drop(starts);
+        members.sort_unstable_by_key(|&k| op(k).start_ns);
+        starts = read(&members);
     }
     let by_start = members;
-    let starts: Vec<u64> = by_start.iter().map(|&k| start(k)).collect();
     // filed[p]: the member with the highest count among those that ended
     // just before by_start[p] started (and after by_start[p - 1] did).
     let mut filed = vec![NONE; by_start.len()];
     // Ends follow starts closely: the last answer is a good place to look.
     let mut p = 0;
-    for &a in &by_start {
+    let file = |filed: &mut [u32], p: &mut usize, a: u32| {
         let t = op(a).end_ns.saturating_add(skew_ns);
-        p = first_after_near(|i| starts[i], starts.len(), p, t);
-        if p < by_start.len() && (filed[p] == NONE || op(a).count > op(filed[p]).count) {
-            filed[p] = a;
+        *p = first_after_near(|i| starts[i], starts.len(), *p, t);
+        if *p < filed.len() && (filed[*p] == NONE || op(a).count > op(filed[*p]).count) {
+            filed[*p] = a;
+        }
+    };
+    // An operation that ends (plus the skew) before it starts would be filed
+    // under a member already passed: file everything first then.
+    if !ends_after_starts {
+        for &a in &by_start {
+            file(&mut filed, &mut p, a);
         }
     }
-    drop(starts);
     let mut best: Option<u32> = None; // largest count among those ended
-    for (&b, &a) in by_start.iter().zip(&filed) {
+    for q in 0..by_start.len() {
+        let (b, a) = (by_start[q], filed[q]);
         if a != NONE && best.is_none_or(|x| op(a).count > op(x).count) {
             best = Some(a);
         }
@@ -591,6 +608,10 @@ fn sweep(
             if found.len() < MAX_EXAMPLES {
                 found.push((ok[a as usize], ok[b as usize]));
             }
+        }
+        // Filed beyond q: read when the sweep gets there.
+        if ends_after_starts {
+            file(&mut filed, &mut p, b);
         }
     }
 }

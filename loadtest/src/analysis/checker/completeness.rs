@@ -37,12 +37,23 @@ pub(super) fn completeness(h: &History<'_>, ok: &[u32]) -> CheckResult {
             "skipped: others write to this counter too, so the counts nobody here was told of are not ours to explain (outside traffic, or other nodes: `loadtest merge` checks their runs together)",
         );
     }
+    // One pass: the unknown operations, the counts returned, and whether
+    // one node made every operation that counts.
     let ops = h.ops;
-    let unknown: Vec<u32> = (0..ops.len() as u32)
-        .filter(|&i| ops[i as usize].outcome == Outcome::Unknown)
-        .collect();
-    let thresholds = highest_preceding(h, ok, &unknown);
-    let returned = Returned::of(h, ok);
+    let mut unknown: Vec<u32> = Vec::new();
+    let mut returned = Returned::new(h);
+    let mut first_node = None;
+    let mut one_node = true;
+    for (i, o) in ops.iter().enumerate() {
+        match o.outcome {
+            Outcome::Ok => returned.add(o.count),
+            Outcome::Unknown => unknown.push(i as u32),
+            Outcome::Failed => continue,
+        }
+        one_node &= *first_node.get_or_insert(o.node) == o.node;
+    }
+    returned.seal();
+    let thresholds = highest_preceding(h, ok, &unknown, one_node);
 
     // Thresholds in increasing order: the unknowns free for a count are a
     // prefix of this order, growing with the count.
@@ -106,21 +117,20 @@ pub(super) fn completeness(h: &History<'_>, ok: &[u32]) -> CheckResult {
 /// For each operation in `unknown`, the highest count returned by an ok
 /// operation that ended before it started (0 when none did): it can have
 /// taken only counts above that.
-fn highest_preceding(h: &History<'_>, ok: &[u32], unknown: &[u32]) -> Vec<u64> {
+fn highest_preceding(h: &History<'_>, ok: &[u32], unknown: &[u32], one_node: bool) -> Vec<u64> {
     let ops = h.ops;
     let mut highest = vec![0u64; unknown.len()];
     if unknown.is_empty() {
         return highest;
     }
-    let first_node = ops[unknown[0] as usize].node;
-    let one_node = unknown
-        .iter()
-        .chain(ok)
-        .all(|&i| ops[i as usize].node == first_node);
     // Every pair, with the skew allowance (none on one node)...
     let skew = if one_node { 0 } else { h.cross_node_skew_ns };
     let all = Starts::new(ops, unknown.to_vec());
-    all.raise(ok.iter().map(|&i| &ops[i as usize]), skew, &mut highest);
+    all.raise(
+        ops.iter().filter(|o| o.outcome == Outcome::Ok),
+        skew,
+        &mut highest,
+    );
     if one_node {
         return highest;
     }
@@ -268,29 +278,59 @@ enum Returned {
 }
 
 impl Returned {
-    fn of(h: &History<'_>, ok: &[u32]) -> Self {
+    /// Empty, for the range `(initial, final]`.
+    fn new(h: &History<'_>) -> Self {
         let base = h.initial.saturating_add(1);
         let len = h.final_count.saturating_sub(h.initial);
-        let in_range = |c: u64| c > h.initial && c <= h.final_count;
-        let counts = ok.iter().map(|&i| h.ops[i as usize].count);
         // A bitmap costs at most 8 bytes an operation.
         if len <= 64 * (h.ops.len() as u64 + 1) {
-            let mut words = vec![0u64; len.div_ceil(64) as usize];
-            for c in counts.filter(|&c| in_range(c)) {
-                let bit = c - base;
-                words[(bit / 64) as usize] |= 1 << (bit % 64);
+            Returned::Bits {
+                base,
+                len,
+                words: vec![0u64; len.div_ceil(64) as usize],
             }
-            Returned::Bits { base, len, words }
         } else {
-            let mut counts: Vec<u64> = counts.filter(|&c| in_range(c)).collect();
-            counts.sort_unstable();
-            counts.dedup();
             Returned::Sorted {
                 base,
                 last: h.final_count,
-                counts,
+                counts: Vec::new(),
             }
         }
+    }
+
+    /// Count `c` was returned (ignored outside the range).
+    fn add(&mut self, c: u64) {
+        match self {
+            Returned::Bits { base, len, words } => {
+                if c >= *base && c - *base < *len {
+                    let bit = c - *base;
+                    words[(bit / 64) as usize] |= 1 << (bit % 64);
+                }
+            }
+            Returned::Sorted { base, last, counts } => {
+                if c >= *base && c <= *last {
+                    counts.push(c);
+                }
+            }
+        }
+    }
+
+    /// Done adding.
+    fn seal(&mut self) {
+        if let Returned::Sorted { counts, .. } = self {
+            counts.sort_unstable();
+            counts.dedup();
+        }
+    }
+
+    #[cfg(test)]
+    fn of(h: &History<'_>, ok: &[u32]) -> Self {
+        let mut r = Self::new(h);
+        for &i in ok {
+            r.add(h.ops[i as usize].count);
+        }
+        r.seal();
+        r
     }
 
     /// Calls `f(lo, hi)` for each maximal run `lo..=hi` of counts that no
