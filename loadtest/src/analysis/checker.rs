@@ -1282,4 +1282,28 @@ mod tests {
             );
         }
     }
+
+    proptest! {
+        /// In any order, on two nodes with a skew, even with operations
+        /// that end before they start (a corrupt file): exactly the
+        /// operations a pairwise search flags.
+        #[test]
+        fn real_time_order_flags_exactly_what_a_pairwise_search_flags(
+            raw in prop::collection::vec((0u64..40, 0u64..40, 1u64..12, 1u16..=2), 1..40),
+            skew in 0u64..4,
+        ) {
+            let ops: Vec<Observation> = raw
+                .iter()
+                .map(|&(start, end, count, node)| on(node, op(start, end, count)))
+                .collect();
+            let h = History { cross_node_skew_ns: skew, ..History::new(0, 12, &ops) };
+            let pairwise = (0..ops.len())
+                .filter(|&b| {
+                    (0..ops.len()).any(|a| h.precedes(&ops[a], &ops[b]) && ops[a].count >= ops[b].count)
+                })
+                .count() as u64;
+            let v = check(&h);
+            prop_assert_eq!(v.get(CheckName::RealTimeOrder).expect("present").violations, pairwise);
+        }
+    }
 }
