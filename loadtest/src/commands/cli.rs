@@ -113,8 +113,8 @@ pub struct HarnessArgs {
     ///
     /// Each request's record takes 32 bytes in memory; room for the run's
     /// records is reserved at the start (backed only as they arrive).
-    #[arg(long, value_name = "MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
-    pub max_memory: u64,
+    #[arg(long, value_name = "MIB", default_value_t = 1024.0, value_parser = mebibytes)]
+    pub max_memory: f64,
 
     /// Pace each user to this many requests a second.
     ///
@@ -138,7 +138,8 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub help_goose: bool,
 
-    /// Seconds of unmeasured warm-up before the first step.
+    /// Seconds of unmeasured warm-up: before the first step, and before a
+    /// plain run on the local stage.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     pub warmup_secs: u64,
 
@@ -221,6 +222,16 @@ fn seconds(s: &str) -> Result<f64, String> {
 
 fn start_at(s: &str) -> Result<StartAt, String> {
     start::accept(s, start::now_unix_ns())
+}
+
+/// A memory size in MiB (fractions allowed: 0.5 is 512 KiB), up to 1 PiB.
+fn mebibytes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v * 1_048_576.0 >= 32.0 && v <= 1_073_741_824.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a size in MiB between 0.0001 and 1073741824"
+        )),
+    }
 }
 
 fn parse_run_id(s: &str) -> Result<String, String> {

@@ -133,6 +133,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         "Target {}, counter {path} (count {initial} before the run)",
         target.host
     ));
+    warm_up_local_stage(&harness, &goose, &target, &run_id).await;
     let start = start::wait(harness.start_at.as_ref(), quiet).await?;
 
     let workload = Workload::of(&harness, &goose);
@@ -217,13 +218,40 @@ fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
     })
 }
 
+/// A plain run on the local stage first warms it up, unmeasured, on a key
+/// of its own (a stepped run warms up inside its test plan).
+async fn warm_up_local_stage(
+    harness: &HarnessArgs,
+    goose: &GooseConfiguration,
+    target: &Target,
+    run_id: &str,
+) {
+    if !target.is_local_stage() || !harness.steps.is_empty() || harness.warmup_secs == 0 {
+        return;
+    }
+    let key = format!(
+        "{}/{run_id}-warm-up",
+        harness.path_prefix.trim_end_matches('/')
+    );
+    let users = Workload::of(harness, goose).peak_users;
+    status(&format!(
+        "Warming the local stage up for {} s (unmeasured, counter {key}) ...",
+        harness.warmup_secs
+    ));
+    let url = visits_url(&target.host, &key);
+    let secs = Duration::from_secs(harness.warmup_secs);
+    if let Some(n) = crate::load::warmup::warm_up(&url, users, secs).await {
+        tracing::info!("warm-up: {n} requests answered 200");
+    }
+}
+
 /// The bounds and rules the users obey, from the flags.
 fn user_rules(harness: &HarnessArgs) -> UserRules {
     UserRules {
         abort_error_rate: harness.abort_error_rate,
         abort_min_requests: harness.abort_min_requests,
         max_requests: harness.max_requests,
-        max_memory_bytes: harness.max_memory.saturating_mul(1 << 20),
+        max_memory_bytes: (harness.max_memory * 1_048_576.0) as u64,
         user_interval: harness.user_rate.map(|r| Duration::from_secs_f64(1.0 / r)),
     }
 }

@@ -10,6 +10,7 @@ pub mod signals;
 pub mod start;
 pub mod target;
 pub mod users;
+pub mod warmup;
 
 /// A start-up or progress line, on stderr (stdout carries the report).
 pub fn status(line: &str) {

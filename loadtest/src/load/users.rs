@@ -80,8 +80,8 @@ impl RunState {
             (
                 memory_limit,
                 format!(
-                    "reached --max-memory {} MiB ({memory_limit} records of {RECORD_BYTES_IN_MEMORY} bytes)",
-                    rules.max_memory_bytes >> 20
+                    "reached --max-memory {:.4} MiB: room for {memory_limit} records of {RECORD_BYTES_IN_MEMORY} bytes",
+                    rules.max_memory_bytes as f64 / 1_048_576.0
                 ),
             )
         } else {
