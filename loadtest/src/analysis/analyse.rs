@@ -1,7 +1,7 @@
 //! From observations to a [`Summary`]: the verdict, the figures, the
 //! thresholds. Pure, shared by a run and by a merge of several nodes.
 
-use super::checker::{DEFAULT_MIN_OK, History, check};
+use super::checker::{DEFAULT_MIN_OK, History, Verdict, VerdictStatus, check};
 use super::observation::{Observation, Outcome};
 use super::stats::{
     Latency, Requests, ServerTiming, StepStats, StepWindow, co_corrected, histogram, knee,
@@ -21,6 +21,10 @@ pub struct RunEvidence {
     pub other_nodes_write: bool,
     pub initial: u64,
     pub final_count: u64,
+    /// Why the count after the run could not be read, if it could not
+    /// (the target died): `final_count` then means nothing, and the checks
+    /// that need it are not judged.
+    pub final_read_error: Option<String>,
     pub cross_node_skew_ns: u64,
     /// Fewer ok responses than this make the verdict inconclusive (`--min-ok`).
     pub min_ok: u64,
@@ -46,6 +50,7 @@ impl RunEvidence {
             other_nodes_write: false,
             initial: 0,
             final_count: 0,
+            final_read_error: None,
             cross_node_skew_ns: 0,
             min_ok: DEFAULT_MIN_OK,
             response_bytes_mean: 0.0,
@@ -69,14 +74,7 @@ pub struct Thresholds {
 }
 
 pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summary {
-    let mut verdict = check(&History {
-        initial: a.initial,
-        final_count: a.final_count,
-        ops,
-        outside_traffic: a.run.outside_traffic || a.other_nodes_write,
-        cross_node_skew_ns: a.cross_node_skew_ns,
-    });
-    verdict.require_evidence(a.min_ok);
+    let verdict = judge(&a, ops);
     let requests = Requests::of(ops);
     let first = ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
     let last = ops.iter().map(|o| o.end_ns).max().unwrap_or(0);
@@ -86,37 +84,8 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
     } else {
         0.0
     };
-    // The mean time between one user's requests (closed loop: its cadence).
-    let expected_interval_us = if requests.total > 0 {
-        (duration_s * 1e6 * a.run.users as f64 / requests.total as f64) as u64
-    } else {
-        1
-    };
-    let only = |outcome| Latency::of(&histogram(ops.iter().filter(|o| o.outcome == outcome)));
-    let all = Latency::of(&histogram(ops));
-    let latency = LatencyReport {
-        ok: only(Outcome::Ok),
-        failed: only(Outcome::Failed),
-        unknown: only(Outcome::Unknown),
-        all,
-        all_co_corrected: Latency::of(&co_corrected(ops, expected_interval_us)),
-        expected_interval_ms: expected_interval_us as f64 / 1000.0,
-    };
-
-    let mut thresholds = vec![ThresholdResult {
-        name: "error_rate".into(),
-        limit: limits.max_error_rate,
-        actual: requests.error_rate(),
-        passed: requests.error_rate() <= limits.max_error_rate,
-    }];
-    if let Some(max) = limits.max_p99_ms {
-        thresholds.push(ThresholdResult {
-            name: "p99_ms".into(),
-            limit: max,
-            actual: all.p99_ms,
-            passed: all.p99_ms <= max,
-        });
-    }
+    let latency = latency_report(ops, a.run.users, duration_s, requests.total);
+    let thresholds = run_thresholds(limits, &requests, &latency.all);
     let steps = per_step(
         ops,
         &a.windows,
@@ -180,6 +149,80 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
     }
 }
 
+/// The atomicity verdict on enough evidence. When the count after the run
+/// could not be read, only what needs no final count is judged (uniqueness,
+/// real-time order, and range from below), and a verdict that found nothing
+/// wrong is inconclusive, never a pass.
+fn judge(a: &RunEvidence, ops: &[Observation]) -> Verdict {
+    let unreadable = a.final_read_error.is_some();
+    let highest_seen = ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Ok)
+        .map(|o| o.count)
+        .max()
+        .unwrap_or(a.initial)
+        .max(a.initial);
+    let mut verdict = check(&History {
+        initial: a.initial,
+        final_count: if unreadable {
+            highest_seen
+        } else {
+            a.final_count
+        },
+        ops,
+        outside_traffic: a.run.outside_traffic || a.other_nodes_write || unreadable,
+        cross_node_skew_ns: a.cross_node_skew_ns,
+    });
+    verdict.require_evidence(a.min_ok);
+    if let Some(e) = &a.final_read_error
+        && verdict.status == VerdictStatus::Pass
+    {
+        verdict.status = VerdictStatus::Inconclusive;
+        verdict.inconclusive_reason = Some(format!(
+            "the count after the run could not be read ({e}): accounting and completeness were not judged"
+        ));
+    }
+    verdict
+}
+
+/// Latency by outcome, and of all requests with coordinated omission
+/// corrected at each user's mean cadence (a closed loop's expected interval).
+fn latency_report(ops: &[Observation], users: usize, duration_s: f64, total: u64) -> LatencyReport {
+    let expected_interval_us = if total > 0 {
+        (duration_s * 1e6 * users as f64 / total as f64) as u64
+    } else {
+        1
+    };
+    let only = |outcome| Latency::of(&histogram(ops.iter().filter(|o| o.outcome == outcome)));
+    LatencyReport {
+        ok: only(Outcome::Ok),
+        failed: only(Outcome::Failed),
+        unknown: only(Outcome::Unknown),
+        all: Latency::of(&histogram(ops)),
+        all_co_corrected: Latency::of(&co_corrected(ops, expected_interval_us)),
+        expected_interval_ms: expected_interval_us as f64 / 1000.0,
+    }
+}
+
+/// The run's thresholds, each with what was measured.
+fn run_thresholds(limits: &Thresholds, requests: &Requests, all: &Latency) -> Vec<ThresholdResult> {
+    let mut thresholds = vec![ThresholdResult {
+        name: "error_rate".into(),
+        limit: limits.max_error_rate,
+        actual: requests.error_rate(),
+        passed: requests.error_rate() <= limits.max_error_rate,
+    }];
+    if let Some(max) = limits.max_p99_ms {
+        thresholds.push(ThresholdResult {
+            name: "p99_ms".into(),
+            limit: max,
+            actual: all.p99_ms,
+            passed: all.p99_ms <= max,
+        });
+    }
+    thresholds
+}
+
 /// The thresholds' gate. A run: every threshold met. A stepped run is
 /// meant to go past where the stage bends, so its thresholds judge each
 /// step (the knee is the last within them) and fail the run only when its
@@ -220,6 +263,7 @@ mod tests {
             other_nodes_write: false,
             initial: 0,
             final_count: 3,
+            final_read_error: None,
             cross_node_skew_ns: 0,
             min_ok: 1,
             response_bytes_mean: 30.0,
@@ -337,5 +381,72 @@ mod tests {
         let s = analyse(a, &ops, &limits(1.0));
         assert!(!s.passed, "no step within --max-p99 1");
         assert_eq!(s.knee, None);
+    }
+}
+
+#[cfg(test)]
+mod final_read {
+    use super::*;
+
+    fn evidence(final_read_error: Option<String>) -> RunEvidence {
+        let run = RunFacts {
+            run_id: "t".into(),
+            nodes: vec![0],
+            host: "http://127.0.0.1:1".into(),
+            local_stage: false,
+            path: "/__loadtest/t".into(),
+            outside_traffic: false,
+            started_at_unix_ns: 0,
+            users: 1,
+        };
+        RunEvidence {
+            final_count: 20,
+            final_read_error,
+            min_ok: 1,
+            ..RunEvidence::of(run)
+        }
+    }
+
+    fn ops(counts: &[u64]) -> Vec<Observation> {
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| Observation::ok(i as u64 * 10, i as u64 * 10 + 5, c))
+            .collect()
+    }
+
+    const LIMITS: Thresholds = Thresholds {
+        max_p99_ms: None,
+        max_error_rate: 1.0,
+    };
+
+    #[test]
+    fn a_run_whose_final_read_failed_is_inconclusive_not_a_pass() {
+        let atomic: Vec<u64> = (1..=20).collect();
+        let read = analyse(evidence(None), &ops(&atomic), &LIMITS);
+        assert_eq!(read.verdict.status, VerdictStatus::Pass);
+        let lost = analyse(
+            evidence(Some("connection refused".into())),
+            &ops(&atomic),
+            &LIMITS,
+        );
+        assert_eq!(lost.verdict.status, VerdictStatus::Inconclusive);
+        assert!(!lost.passed);
+        let why = lost.verdict.inconclusive_reason.unwrap_or_default();
+        assert!(
+            why.contains("could not be read") && why.contains("connection refused"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn what_needs_no_final_count_is_still_judged() {
+        let duplicated = [1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        let s = analyse(evidence(Some("reset".into())), &ops(&duplicated), &LIMITS);
+        assert_eq!(
+            s.verdict.status,
+            VerdictStatus::Fail,
+            "a duplicate is a duplicate"
+        );
     }
 }

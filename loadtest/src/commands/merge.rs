@@ -188,6 +188,7 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
             .map(|n| n.summary.initial_count)
             .min()
             .unwrap_or(0),
+        final_read_error: None,
         final_count: nodes
             .iter()
             .map(|n| n.summary.final_count)

@@ -160,9 +160,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     .await;
 
     let faults = target.stop_nemesis().await;
-    let final_count = read_count(&http, &target.host, &path)
+    // A target that died still leaves the run's record: the verdict then
+    // says what could not be judged.
+    let final_read = read_count(&http, &target.host, &path)
         .await
-        .context("reading the count after the run")?;
+        .map_err(|e| format!("{e:#}"));
+    if let Err(e) = &final_read {
+        status(&format!("could not read the count after the run: {e}"));
+    }
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
@@ -183,7 +188,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         &harness,
         &workload,
         execution,
-        (initial, final_count),
+        (initial, final_read),
     );
     summary.start = start;
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
@@ -388,7 +393,7 @@ fn judge(
     harness: &HarnessArgs,
     workload: &Workload,
     execution: Execution,
-    (initial, final_count): (u64, u64),
+    (initial, final_read): (u64, Result<u64, String>),
 ) -> (Summary, Vec<Observation>) {
     let mut aborted = state.aborted.get().cloned();
     if let Some(e) = execution.goose_error {
@@ -407,7 +412,8 @@ fn judge(
         run,
         other_nodes_write: harness.node_id.is_some(),
         initial,
-        final_count,
+        final_count: *final_read.as_ref().unwrap_or(&initial),
+        final_read_error: final_read.err(),
         cross_node_skew_ns: 0,
         min_ok: harness.min_ok,
         response_bytes_mean,

@@ -220,6 +220,7 @@ fn fake_node(out: &std::path::Path, run_id: &str, node: u16) -> String {
         other_nodes_write: true,
         initial: 0,
         final_count: 2 * OPS,
+        final_read_error: None,
         cross_node_skew_ns: 0,
         min_ok: 1,
         response_bytes_mean: 30.0,

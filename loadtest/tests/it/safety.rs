@@ -199,3 +199,54 @@ async fn without_java_the_run_says_so_at_once_and_how_to_fix_it() {
         "says the way around: {err}"
     );
 }
+
+#[tokio::test]
+async fn a_target_that_dies_still_leaves_the_runs_whole_record() {
+    let stage = MockServer::start().await;
+    // The first read answers; after that the "stage" is gone (500s).
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"path": "/x", "count": 0})),
+        )
+        .up_to_n_times(1)
+        .mount(&stage)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&stage)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
+        .mount(&stage)
+        .await;
+    let r = run(
+        "dead-target",
+        &[
+            "--host",
+            &stage.uri(),
+            "-u",
+            "2",
+            "-t",
+            "2",
+            "--abort-error-rate",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(r.code(), Some(1), "{}", r.stdout());
+    assert!(
+        r.stderr()
+            .contains("could not read the count after the run"),
+        "{}",
+        r.stderr()
+    );
+    let s = r.summary();
+    assert_eq!(
+        s.verdict.status,
+        loadtest::analysis::checker::VerdictStatus::Inconclusive
+    );
+    assert!(s.requests.total > 0, "what the run saw is recorded");
+    assert!(r.dir.join("observations.bin").is_file());
+    assert!(r.dir.join("report.html").is_file());
+    assert!(r.stdout().contains("INCONCLUSIVE"), "{}", r.stdout());
+}
