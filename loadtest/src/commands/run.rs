@@ -133,7 +133,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         "Target {}, counter {path} (count {initial} before the run)",
         target.host
     ));
-    warm_up_local_stage(&harness, &goose, &target, &run_id).await;
     let start = start::wait(harness.start_at.as_ref(), quiet).await?;
 
     let workload = Workload::of(&harness, &goose);
@@ -211,6 +210,7 @@ async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyho
             signal.name()
         );
     }
+    warm_up_local_stage(harness, goose, &target).await;
     Ok(target)
 }
 
@@ -229,15 +229,11 @@ async fn warm_up_local_stage(
     harness: &HarnessArgs,
     goose: &GooseConfiguration,
     target: &Target,
-    run_id: &str,
 ) {
     if !target.is_local_stage() || !harness.steps.is_empty() || harness.warmup_secs == 0 {
         return;
     }
-    let key = format!(
-        "{}/{run_id}-warm-up",
-        harness.path_prefix.trim_end_matches('/')
-    );
+    let key = format!("{}/warm-up", harness.path_prefix.trim_end_matches('/'));
     let users = Workload::of(harness, goose).peak_users;
     status(&format!(
         "Warming the local stage up for {} s (unmeasured, counter {key}) ...",

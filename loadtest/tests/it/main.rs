@@ -6,6 +6,7 @@ mod helpers;
 mod inconclusive;
 mod installed;
 mod interrupt;
+mod memory;
 mod nemesis;
 mod nodes;
 mod racy_counter;
