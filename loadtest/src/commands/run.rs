@@ -159,14 +159,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     .await;
 
     let faults = target.stop_nemesis().await;
-    // A target that died still leaves the run's record: the verdict then
-    // says what could not be judged.
-    let final_read = read_count(&http, &target.host, &path)
-        .await
-        .map_err(|e| format!("{e:#}"));
-    if let Err(e) = &final_read {
-        status(&format!("could not read the count after the run: {e}"));
-    }
+    let final_read = read_final_count(&http, &target.host, &path).await;
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
@@ -193,6 +186,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::write_run(&dir, &summary, &ops)?;
     Ok(summary)
+}
+
+/// The count after the run. A target that died still leaves the run's
+/// record: the error is kept, and the verdict says what it could not judge.
+async fn read_final_count(http: &reqwest::Client, host: &str, path: &str) -> Result<u64, String> {
+    let read = read_count(http, host, path)
+        .await
+        .map_err(|e| format!("{e:#}"));
+    if let Err(e) = &read {
+        status(&format!("could not read the count after the run: {e}"));
+    }
+    read
 }
 
 /// The `--host`, or the local stage (with its nemesis, if asked for).
@@ -225,11 +230,7 @@ fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
 
 /// A plain run on the local stage first warms it up, unmeasured, on a key
 /// of its own (a stepped run warms up inside its test plan).
-async fn warm_up_local_stage(
-    harness: &HarnessArgs,
-    goose: &GooseConfiguration,
-    target: &Target,
-) {
+async fn warm_up_local_stage(harness: &HarnessArgs, goose: &GooseConfiguration, target: &Target) {
     if !target.is_local_stage() || !harness.steps.is_empty() || harness.warmup_secs == 0 {
         return;
     }
