@@ -12,6 +12,17 @@ use crate::analysis::usl::UslFit;
 
 const SIZE: (u32, u32) = (760, 320);
 
+/// Okabe–Ito colours, distinct for colour-blind readers; every series also
+/// differs by line style and is named in a legend, never by colour alone.
+const P50: RGBColor = RGBColor(0, 114, 178);
+const P99: RGBColor = RGBColor(213, 94, 0);
+const RATE: RGBColor = RGBColor(0, 0, 0);
+
+/// A legend entry's sample: a short line in the series' style.
+fn legend_line(style: ShapeStyle) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style)
+}
+
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// plotters' errors, as text for the report.
@@ -105,39 +116,56 @@ pub fn over_time(seconds: &[Second], faults: &[FaultReport]) -> String {
         } else {
             "requests per second (fault windows shaded)"
         };
-        let mut rps = chart(&top, caption, 6, 18)
+        let mut rps = chart(&top, caption, 6, 32)
             .build_cartesian_2d(0u64..n, 0u64..y_top)
             .map_err(msg)?;
-        rps.configure_mesh().x_desc("s").draw().map_err(msg)?;
+        rps.configure_mesh()
+            .x_desc("seconds since the start")
+            .y_desc("requests/s")
+            .draw()
+            .map_err(msg)?;
         shade_faults(&mut rps, faults, y_top)?;
         rps.draw_series(LineSeries::new(
             seconds.iter().map(|s| (s.second, s.requests)),
-            &BLUE,
+            RATE.stroke_width(2),
         ))
         .map_err(msg)?;
 
         let max_ms = max_of(seconds.iter().map(|s| s.p99_ms), 0.001);
-        let mut latency = chart(
-            &bottom,
-            "latency per second (ms): p50 green, p99 red",
-            6,
-            18,
-        )
-        .build_cartesian_2d(0u64..n, 0f64..max_ms * 1.1)
-        .map_err(msg)?;
-        latency.configure_mesh().x_desc("s").draw().map_err(msg)?;
+        let mut latency = chart(&bottom, "latency per second", 6, 32)
+            .build_cartesian_2d(0u64..n, 0f64..max_ms * 1.1)
+            .map_err(msg)?;
+        latency
+            .configure_mesh()
+            .x_desc("seconds since the start")
+            .y_desc("ms")
+            .draw()
+            .map_err(msg)?;
         let active = || seconds.iter().filter(|s| s.requests > 0);
         latency
             .draw_series(LineSeries::new(
                 active().map(|s| (s.second, s.p50_ms)),
-                &GREEN,
+                P50.stroke_width(2),
             ))
-            .map_err(msg)?;
+            .map_err(msg)?
+            .label("p50 (solid)")
+            .legend(legend_line(P50.stroke_width(2)));
         latency
-            .draw_series(LineSeries::new(
+            .draw_series(DashedLineSeries::new(
                 active().map(|s| (s.second, s.p99_ms)),
-                &RED,
+                6,
+                4,
+                P99.stroke_width(2),
             ))
+            .map_err(msg)?
+            .label("p99 (dashed)")
+            .legend(legend_line(P99.stroke_width(2)));
+        latency
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
             .map_err(msg)?;
         Ok(())
     })
@@ -163,7 +191,7 @@ pub fn latency_vs_throughput(
 fn latency_panel(area: &Area<'_>, steps: &[StepStats], knee: Option<usize>) -> Result<(), String> {
     let max_x = max_of(steps.iter().map(|s| s.achieved_rps), 1.0);
     let max_y = max_of(steps.iter().map(|s| s.latency.p99_ms), 0.001);
-    let caption = "latency vs throughput per step: p50 green, p99 red, knee circled";
+    let caption = "latency against throughput, one point a step (knee circled)";
     let mut c = chart(area, caption, 8, 30)
         .build_cartesian_2d(0f64..max_x * 1.1, 0f64..max_y * 1.15)
         .map_err(msg)?;
@@ -174,14 +202,30 @@ fn latency_panel(area: &Area<'_>, steps: &[StepStats], knee: Option<usize>) -> R
         .map_err(msg)?;
     let p50 = steps.iter().map(|s| (s.achieved_rps, s.latency.p50_ms));
     let p99 = steps.iter().map(|s| (s.achieved_rps, s.latency.p99_ms));
-    c.draw_series(LineSeries::new(p50, &GREEN)).map_err(msg)?;
-    c.draw_series(LineSeries::new(p99.clone(), &RED))
+    c.draw_series(LineSeries::new(p50, P50.stroke_width(2)))
+        .map_err(msg)?
+        .label("p50 (solid)")
+        .legend(legend_line(P50.stroke_width(2)));
+    c.draw_series(DashedLineSeries::new(
+        p99.clone(),
+        6,
+        4,
+        P99.stroke_width(2),
+    ))
+    .map_err(msg)?
+    .label("p99 (dashed, dots at the steps)")
+    .legend(legend_line(P99.stroke_width(2)));
+    c.draw_series(p99.map(|p| Circle::new(p, 3, P99.filled())))
         .map_err(msg)?;
-    c.draw_series(p99.map(|p| Circle::new(p, 3, RED.filled())))
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
         .map_err(msg)?;
     c.draw_series(steps.iter().map(|s| {
         Text::new(
-            format!("{}u", s.users),
+            format!("  {} users", s.users),
             (s.achieved_rps, s.latency.p99_ms),
             ("sans-serif", 11),
         )
@@ -221,7 +265,7 @@ fn usl_panel(area: &Area<'_>, steps: &[StepStats], usl: Option<&UslFit>) -> Resu
         1.0,
     );
     let caption = match usl {
-        Some(_) => "throughput vs users: steps as points, fitted USL curve blue",
+        Some(_) => "throughput against users: steps as dots, the fitted USL as a line, its peak ×",
         None => "throughput vs users (no USL fit: fewer than 3 step sizes)",
     };
     let mut c = chart(area, caption, 8, 30)
@@ -232,12 +276,12 @@ fn usl_panel(area: &Area<'_>, steps: &[StepStats], usl: Option<&UslFit>) -> Resu
         .y_desc("requests/s")
         .draw()
         .map_err(msg)?;
-    c.draw_series(LineSeries::new(curve, BLUE.stroke_width(2)))
+    c.draw_series(LineSeries::new(curve, P50.stroke_width(2)))
         .map_err(msg)?;
     c.draw_series(
         steps
             .iter()
-            .map(|s| Circle::new((s.users as f64, s.achieved_rps), 4, RED.filled())),
+            .map(|s| Circle::new((s.users as f64, s.achieved_rps), 4, P99.filled())),
     )
     .map_err(msg)?;
     let peak = usl
@@ -250,18 +294,29 @@ fn usl_panel(area: &Area<'_>, steps: &[StepStats], usl: Option<&UslFit>) -> Resu
     Ok(())
 }
 
-/// Latency by percentile (from the HDR histogram).
+/// Latency by percentile (from the HDR histogram), on the usual "nines"
+/// axis (0, 90, 99, 99.9 % equally spaced), as HdrHistogram's plots draw
+/// it, so the tail is not squeezed into the last pixels.
 pub fn percentiles(points: &[(f64, f64)]) -> String {
-    svg((SIZE.0, 260), |root| {
-        let max_y = max_of(points.iter().map(|p| p.1), 0.001);
-        let mut c = chart(root, "latency by percentile (ms), all requests", 8, 30)
-            .build_cartesian_2d(0f64..100f64, 0f64..max_y * 1.1)
+    let nines = |percent: f64| -(1.0 - (percent / 100.0).min(0.999_9)).log10();
+    let shown: Vec<(f64, f64)> = points.iter().map(|&(p, ms)| (nines(p), ms)).collect();
+    svg((SIZE.0, 280), |root| {
+        let max_x = (max_of(shown.iter().map(|p| p.0), 1.0) - 1e-6).ceil();
+        let max_y = max_of(shown.iter().map(|p| p.1), 0.001);
+        let mut c = chart(root, "latency by percentile, all requests", 8, 34)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y * 1.1)
             .map_err(msg)?;
         c.configure_mesh()
             .x_desc("percentile")
+            .y_desc("ms")
+            .x_labels(max_x as usize + 1)
+            .x_label_formatter(&|x| {
+                let percent = 100.0 * (1.0 - 10f64.powf(-x));
+                format!("{}%", (percent * 1000.0).round() / 1000.0)
+            })
             .draw()
             .map_err(msg)?;
-        c.draw_series(LineSeries::new(points.iter().copied(), &BLUE))
+        c.draw_series(LineSeries::new(shown.iter().copied(), P50.stroke_width(2)))
             .map_err(msg)?;
         Ok(())
     })
