@@ -168,7 +168,8 @@ mod tests {
                 burst: 400.0
             })
         );
-        assert_eq!(s.reserved_concurrency, None);
+        // The ReservedConcurrency parameter's default (sized in the template).
+        assert_eq!(s.reserved_concurrency, Some(50.0));
         assert_eq!(s.log_retention_days, Some(30.0));
     }
 

@@ -125,10 +125,9 @@ fn flags_override_the_template_and_without_one_the_defaults_are_said() {
         "the template's burst"
     );
     assert_eq!(r.plan.stack.arch, Arch::X86_64);
-    assert_eq!(
-        r.plan.binding_limit,
-        Some(LimitKind::DynamoDbItemThroughput)
-    );
+    // With the route raised to 2,000/s, the template's reserved concurrency
+    // of 50 caps Lambda at 10 × 50 = 500 requests/s: below the item's 1,000.
+    assert_eq!(r.plan.binding_limit, Some(LimitKind::LambdaRequestRate));
 
     let r = make_report(
         &args(
