@@ -2,11 +2,11 @@
 //! `UpdateItem ADD` loop, 16 concurrent workers, run directly with the SDK
 //! (the stage's own client) and through the stage's HTTP API (`POST
 //! /visits`, each worker on its own keep-alive connection, as loadtest's
-//! users are), interleaved (alternating which goes first), after 20 s of
-//! unmeasured warm-up.
+//! users are), interleaved (alternating which goes first), after an
+//! unmeasured warm-up of both (20 s by default).
 //!
-//! `cargo run --release -p loadtest --example stage_vs_sdk [SECS] [REPS]`
-//! (default 8 s, 4 repetitions). Everything is on 127.0.0.1.
+//! `cargo run --release -p loadtest --example stage_vs_sdk [SECS] [REPS] [WARM-UP]`
+//! (default 8 s, 4 repetitions, 20 s). Everything is on 127.0.0.1.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let secs: f64 = args.next().map_or(Ok(8.0), |s| s.parse())?;
     let reps: usize = args.next().map_or(Ok(4), |s| s.parse())?;
+    let warm_up: f64 = args.next().map_or(Ok(20.0), |s| s.parse())?;
     let mut config = Config::from_lookup(|_| None)?;
     config.loadtest_prefix = Some("/__bench".to_owned());
     let stage = LocalStage::start(StageOptions::new(config)).await?;
@@ -101,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
     );
     // DynamoDB Local's JIT takes longer than a few seconds to settle.
     for via in [Via::Sdk, Via::Stage, Via::Sdk, Via::Stage] {
-        measure(via, &stage, "/__bench/warm-up", 5.0).await?;
+        measure(via, &stage, "/__bench/warm-up", warm_up / 4.0).await?;
     }
     let (mut sdk, mut through) = (Vec::new(), Vec::new());
     for rep in 0..reps {
@@ -122,6 +123,8 @@ async fn main() -> anyhow::Result<()> {
         sdk.push(s);
         through.push(h);
     }
+    let pairs = median(sdk.iter().zip(&through).map(|(s, h)| h / s).collect());
+    println!("median of the repetitions' ratios (stage / SDK): {pairs:.3}");
     let (s, h) = (median(sdk), median(through));
     println!(
         "median: SDK direct {s:.0} req/s, through the stage {h:.0} req/s: the stage costs {:.1}% (throughput ratio {:.3})",
