@@ -50,8 +50,11 @@ async fn a_stepped_run_fits_the_usl_names_the_knee_records_server_timing_then_pl
         .get("plot_latency_vs_throughput")
         .expect("the summary links the plot");
     let svg = std::fs::read_to_string(dir.join(plot)).expect("plot");
-    assert!(svg.contains("<svg") && svg.contains("latency vs throughput"));
-    assert!(svg.contains("fitted USL curve"), "the chart draws the fit");
+    assert!(svg.contains("<svg") && svg.contains("latency against throughput"));
+    assert!(
+        svg.contains("the fitted USL as a line"),
+        "the chart draws the fit"
+    );
 
     let dir_s = dir.to_str().expect("utf-8");
     plans_from_the_run(dir_s).await;
