@@ -103,9 +103,40 @@ fn shade_faults<DB: DrawingBackend>(
     Ok(())
 }
 
+/// Where each step of a stepped run begins: a thin grey line, named.
+fn mark_steps<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordu64, plotters::coord::types::RangedCoordu64>,
+    >,
+    steps: &[StepStats],
+    top: u64,
+) -> Result<(), String> {
+    chart
+        .draw_series(steps.iter().map(|st| {
+            let x = st.from_s.floor() as u64;
+            PathElement::new(
+                vec![(x, 0), (x, top)],
+                RGBColor(120, 120, 120).stroke_width(1),
+            )
+        }))
+        .map_err(msg)?;
+    chart
+        .draw_series(steps.iter().enumerate().map(|(i, st)| {
+            Text::new(
+                format!(" step {} ({} users)", i + 1, st.users),
+                (st.from_s.floor() as u64, top - top / 12),
+                ("sans-serif", 10).into_font(),
+            )
+        }))
+        .map_err(msg)?;
+    Ok(())
+}
+
 /// Requests a second and p50/p99 latency a second, over the run; the
 /// fault windows of a `--nemesis` run shaded behind the requests.
-pub fn over_time(seconds: &[Second], faults: &[FaultReport]) -> String {
+pub fn over_time(seconds: &[Second], faults: &[FaultReport], steps: &[StepStats]) -> String {
     svg(SIZE, |root| {
         let (top, bottom) = root.split_vertically(SIZE.1 / 2);
         let n = seconds.len().max(1) as u64;
@@ -125,6 +156,7 @@ pub fn over_time(seconds: &[Second], faults: &[FaultReport]) -> String {
             .draw()
             .map_err(msg)?;
         shade_faults(&mut rps, faults, y_top)?;
+        mark_steps(&mut rps, steps, y_top)?;
         rps.draw_series(LineSeries::new(
             seconds.iter().map(|s| (s.second, s.requests)),
             RATE.stroke_width(2),
@@ -179,18 +211,27 @@ pub fn latency_vs_throughput(
     steps: &[StepStats],
     knee: Option<usize>,
     usl: Option<&UslFit>,
+    max_p99_ms: Option<f64>,
 ) -> String {
     let size = (SIZE.0, 2 * SIZE.1);
     svg(size, |root| {
         let (top, bottom) = root.split_vertically(SIZE.1);
-        latency_panel(&top, steps, knee)?;
+        latency_panel(&top, steps, knee, max_p99_ms)?;
         usl_panel(&bottom, steps, usl)
     })
 }
 
-fn latency_panel(area: &Area<'_>, steps: &[StepStats], knee: Option<usize>) -> Result<(), String> {
+fn latency_panel(
+    area: &Area<'_>,
+    steps: &[StepStats],
+    knee: Option<usize>,
+    max_p99_ms: Option<f64>,
+) -> Result<(), String> {
     let max_x = max_of(steps.iter().map(|s| s.achieved_rps), 1.0);
-    let max_y = max_of(steps.iter().map(|s| s.latency.p99_ms), 0.001);
+    let max_y = max_of(
+        steps.iter().map(|s| s.latency.p99_ms).chain(max_p99_ms),
+        0.001,
+    );
     let caption = "latency against throughput, one point a step (knee circled)";
     let mut c = chart(area, caption, 8, 30)
         .build_cartesian_2d(0f64..max_x * 1.1, 0f64..max_y * 1.15)
@@ -217,6 +258,19 @@ fn latency_panel(area: &Area<'_>, steps: &[StepStats], knee: Option<usize>) -> R
     .legend(legend_line(P99.stroke_width(2)));
     c.draw_series(p99.map(|p| Circle::new(p, 3, P99.filled())))
         .map_err(msg)?;
+    // The p99 threshold the knee is judged by: a line, so "no knee" shows.
+    if let Some(limit) = max_p99_ms {
+        let line = BLACK.stroke_width(1);
+        c.draw_series(DashedLineSeries::new(
+            [(0.0, limit), (max_x * 1.1, limit)],
+            3,
+            3,
+            line,
+        ))
+        .map_err(msg)?
+        .label(format!("p99 threshold {limit} ms (dotted)"))
+        .legend(legend_line(line));
+    }
     c.configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))

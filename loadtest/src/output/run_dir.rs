@@ -56,11 +56,21 @@ pub fn write_summary(dir: &Path, summary: &Summary, h: &Histogram<u64>) -> anyho
         serde_json::to_string_pretty(summary)?,
     )
     .context("writing summary.json")?;
-    let over_time = plot::over_time(&summary.per_second, &summary.faults);
+    let over_time = plot::over_time(&summary.per_second, &summary.faults, &summary.steps);
     std::fs::write(dir.join(files::PLOT_OVER_TIME), &over_time)?;
     let mut charts = vec![("Over time", over_time)];
     if !summary.steps.is_empty() {
-        let curve = plot::latency_vs_throughput(&summary.steps, summary.knee, summary.usl.as_ref());
+        let max_p99 = summary
+            .thresholds
+            .iter()
+            .find(|t| t.name == "p99_ms")
+            .map(|t| t.limit);
+        let curve = plot::latency_vs_throughput(
+            &summary.steps,
+            summary.knee,
+            summary.usl.as_ref(),
+            max_p99,
+        );
         std::fs::write(dir.join(files::PLOT_LATENCY_VS_THROUGHPUT), &curve)?;
         charts.insert(0, ("Latency against load", curve));
     }
