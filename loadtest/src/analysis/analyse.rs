@@ -248,7 +248,7 @@ fn fit_steps(steps: &[StepStats]) -> Option<UslFit> {
 mod tests {
     use super::*;
 
-    fn analysis() -> RunEvidence {
+    pub(super) fn analysis() -> RunEvidence {
         RunEvidence {
             run: RunFacts {
                 run_id: "t".into(),
@@ -389,21 +389,10 @@ mod final_read {
     use super::*;
 
     fn evidence(final_read_error: Option<String>) -> RunEvidence {
-        let run = RunFacts {
-            run_id: "t".into(),
-            nodes: vec![0],
-            host: "http://127.0.0.1:1".into(),
-            local_stage: false,
-            path: "/__loadtest/t".into(),
-            outside_traffic: false,
-            started_at_unix_ns: 0,
-            users: 1,
-        };
         RunEvidence {
             final_count: 20,
             final_read_error,
-            min_ok: 1,
-            ..RunEvidence::of(run)
+            ..tests::analysis()
         }
     }
 

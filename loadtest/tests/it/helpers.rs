@@ -99,3 +99,20 @@ pub fn assert_accounts_for_every_increment(s: &Summary) {
     );
     assert!(s.verdict.passed(), "{:#?}", s.verdict);
 }
+
+/// Every file below `dir` (depth first).
+pub fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files
+}

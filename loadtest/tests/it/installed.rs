@@ -7,19 +7,10 @@ use std::path::Path;
 use crate::helpers::out_dir;
 
 fn files_under(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("readable").flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                found.push(p.to_string_lossy().into_owned());
-            }
-        }
-    }
-    found
+    crate::helpers::files_below(dir)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect()
 }
 
 #[tokio::test]

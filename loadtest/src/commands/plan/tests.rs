@@ -55,10 +55,11 @@ fn args(dir: &Path, extra: &[&str]) -> PlanArgs {
     }
 }
 
-/// The repository's root, where infra/template.yaml is (test code may
-/// know the build tree; the binary does not).
+/// The repository's root, where infra/template.yaml is: cargo runs a
+/// crate's unit tests in the crate's directory, one below the root.
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::current_dir()
+        .expect("a working directory")
         .parent()
         .expect("workspace")
         .to_owned()
