@@ -25,6 +25,9 @@ pub struct LiveStats {
     pub failed: AtomicU64,
     pub unknown: AtomicU64,
     pub duplicates: AtomicU64,
+    /// Open model (`--arrival-rate`): iterations due when no user was free
+    /// to start them, so never sent.
+    pub dropped: AtomicU64,
     latency_us: Vec<AtomicU64>,
     /// Bit `c − initial − 1` is set once count `c` was returned.
     seen: Vec<AtomicU64>,
@@ -62,6 +65,7 @@ impl LiveStats {
             failed: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             latency_us: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             seen: (0..words).map(|_| AtomicU64::new(0)).collect(),
             initial,
