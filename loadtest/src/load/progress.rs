@@ -7,7 +7,9 @@
 //! counters, a log-scale latency histogram of atomic buckets (about 9%
 //! wide: enough for a progress line; the report uses HDR histograms), and
 //! a bitset of the counts returned so far to spot a duplicate the moment
-//! it happens.
+//! it happens. `/metrics` and `per-second.jsonl` (`load/metrics.rs`,
+//! `load/per_second.rs`) read the same figures, so the request path pays
+//! for them once.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,8 @@ use crate::analysis::observation::{Observation, Outcome};
 /// Sub-buckets per power of two in the live latency histogram.
 const SUB: u64 = 8;
 const BUCKETS: usize = 64 * SUB as usize;
+/// Slots of the per-status counters: 0 (no response) to 999, hyper's range.
+const STATUSES: usize = 1000;
 
 /// What the users have seen so far, updated without locks.
 pub struct LiveStats {
@@ -28,7 +32,12 @@ pub struct LiveStats {
     /// Open model (`--arrival-rate`): iterations due when no user was free
     /// to start them, so never sent.
     pub dropped: AtomicU64,
+    /// Requests sent and not yet answered or given up on.
+    pub in_flight: AtomicU64,
+    /// Requests by HTTP status (index 0: no response came).
+    by_status: Vec<AtomicU64>,
     latency_us: Vec<AtomicU64>,
+    latency_sum_us: AtomicU64,
     /// Bit `c − initial − 1` is set once count `c` was returned.
     seen: Vec<AtomicU64>,
     initial: u64,
@@ -45,7 +54,7 @@ fn bucket(us: u64) -> usize {
 }
 
 /// The largest latency (µs) that falls in bucket `b`.
-fn bucket_top(b: usize) -> u64 {
+pub fn bucket_top(b: usize) -> u64 {
     let b = b as u64;
     if b < SUB {
         return b;
@@ -66,7 +75,10 @@ impl LiveStats {
             unknown: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            by_status: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
             latency_us: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            latency_sum_us: AtomicU64::new(0),
             seen: (0..words).map(|_| AtomicU64::new(0)).collect(),
             initial,
         }
@@ -75,6 +87,8 @@ impl LiveStats {
     pub fn observe(&self, op: &Observation) {
         let us = op.end_ns.saturating_sub(op.start_ns) / 1000;
         self.latency_us[bucket(us).min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.by_status[usize::from(op.status).min(STATUSES - 1)].fetch_add(1, Ordering::Relaxed);
         match op.outcome {
             Outcome::Ok => {
                 self.ok.fetch_add(1, Ordering::Relaxed);
@@ -110,25 +124,84 @@ impl LiveStats {
 
     /// The latency (ms) at quantile `q` so far, to the bucket's top.
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        let counts: Vec<u64> = self
-            .latency_us
+        quantile_ms(&self.latency_counts(), q)
+    }
+
+    /// A request begins: in flight until the guard drops.
+    pub fn request_begins(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    fn latency_counts(&self) -> Vec<u64> {
+        self.latency_us
             .iter()
             .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((q * total as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (b, c) in counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Some(bucket_top(b) as f64 / 1000.0);
-            }
-        }
-        None
+            .collect()
     }
+
+    /// Every figure, read now. Each is read on its own: while requests
+    /// land they may disagree by those; once the users are gone they agree.
+    pub fn figures(&self) -> Figures {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Figures {
+            ok: load(&self.ok),
+            failed: load(&self.failed),
+            unknown: load(&self.unknown),
+            duplicates: load(&self.duplicates),
+            dropped: load(&self.dropped),
+            in_flight: load(&self.in_flight),
+            by_status: (0u16..)
+                .zip(&self.by_status)
+                .map(|(s, c)| (s, load(c)))
+                .filter(|(_, c)| *c > 0)
+                .collect(),
+            latency: self.latency_counts(),
+            latency_sum_us: load(&self.latency_sum_us),
+        }
+    }
+}
+
+/// Keeps a request counted in flight; dropping it ends the request.
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// [`LiveStats`] at one instant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub ok: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    pub duplicates: u64,
+    pub dropped: u64,
+    pub in_flight: u64,
+    /// (status, requests), statuses seen only; 0 is no response.
+    pub by_status: Vec<(u16, u64)>,
+    /// Requests per latency bucket (see [`bucket_top`]).
+    pub latency: Vec<u64>,
+    pub latency_sum_us: u64,
+}
+
+/// The latency (ms) at quantile `q` of bucket counts, to the bucket's top.
+pub fn quantile_ms(counts: &[u64], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (b, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return Some(bucket_top(b) as f64 / 1000.0);
+        }
+    }
+    None
 }
 
 /// One progress line.

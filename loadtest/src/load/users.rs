@@ -230,6 +230,7 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
     let session = session(user);
     let timeout = session.timeout;
     let conn = session.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+    let _in_flight = state.live.request_begins();
     let exchange = conn.post(direct, timeout).await;
     let (status, outcome, count, server_ms) = match exchange {
         Some(x) => {
@@ -254,6 +255,7 @@ async fn post_with_goose(
     intended: Option<Instant>,
 ) -> TransactionResult {
     let start_ns = intended.map_or_else(|| state.now_ns(), |t| state.ns_at(t));
+    let _in_flight = state.live.request_begins();
     let response = user.post(&state.url, "").await;
     if let Err(e) = &response
         && matches!(**e, TransactionError::RequestCanceled { .. })
