@@ -137,6 +137,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         stopped_early: a.stopped_early,
         interrupted: a.interrupted.is_some(),
         interrupted_by: a.interrupted,
+        open_model: None,
         steps,
         knee,
         usl,
@@ -360,11 +361,13 @@ mod tests {
                 users: 1,
                 from_s: 0.0,
                 to_s: 1.0,
+                rate: None,
             },
             StepWindow {
                 users: 4,
                 from_s: 1.0,
                 to_s: 2.0,
+                rate: None,
             },
         ];
         let limits = |p99| Thresholds {

@@ -9,6 +9,7 @@
 //! - [`stats`]: HDR latencies, per-second and per-step figures, the knee;
 //! - [`analyse`]: observations and run evidence → [`summary::Summary`];
 //! - [`faults`]: a nemesis's fault windows and what each cost;
+//! - [`open`]: the open model's offered and achieved arrivals, dropped ones;
 //! - [`summary`]: what `summary.json` holds;
 //! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
 //! - [`cost`]: the cost and quota model behind `loadtest plan`.
@@ -18,6 +19,7 @@ pub mod checker;
 pub mod cost;
 pub mod faults;
 pub mod observation;
+pub mod open;
 pub mod stats;
 pub mod summary;
 pub mod usl;

@@ -177,6 +177,9 @@ pub struct StepWindow {
     pub from_s: f64,
     /// ...to this one.
     pub to_s: f64,
+    /// The open model (`--rate-steps`): the arrival rate offered, req/s.
+    #[serde(default)]
+    pub rate: Option<f64>,
 }
 
 /// Figures for one step, from that step's own histogram.
@@ -185,10 +188,16 @@ pub struct StepStats {
     pub users: usize,
     pub from_s: f64,
     pub to_s: f64,
-    /// What the step asked for: users × the per-user rate when paced, else
-    /// null (a closed loop offers "as fast as the stage answers").
+    /// What the step asked for: the arrival rate (open model), users × the
+    /// per-user rate when paced, else null (a closed loop offers "as fast
+    /// as the stage answers").
     pub offered_rps: Option<f64>,
+    /// Requests begun (by intended start) in the window, a second.
     pub achieved_rps: f64,
+    /// The open model: iterations due in the step that no user was free
+    /// to start (never sent). Null for the closed and paced models.
+    #[serde(default)]
+    pub dropped: Option<u64>,
     pub latency: Latency,
     pub error_rate: f64,
     pub throttle_rate: f64,
@@ -222,8 +231,9 @@ pub fn per_step(
                 users: w.users,
                 from_s: w.from_s,
                 to_s: w.to_s,
-                offered_rps: per_user_rps.map(|r| r * w.users as f64),
+                offered_rps: w.rate.or(per_user_rps.map(|r| r * w.users as f64)),
                 achieved_rps: requests.total as f64 / secs,
+                dropped: None,
                 latency,
                 error_rate: requests.error_rate(),
                 throttle_rate: requests.throttle_rate(),
@@ -375,16 +385,19 @@ mod tests {
                 users: 1,
                 from_s: 0.0,
                 to_s: 1.0,
+                rate: None,
             },
             StepWindow {
                 users: 2,
                 from_s: 1.0,
                 to_s: 2.0,
+                rate: None,
             },
             StepWindow {
                 users: 4,
                 from_s: 2.0,
                 to_s: 3.0,
+                rate: None,
             },
         ];
         let steps = per_step(&ops, &windows, Some(50.0), Some(50.0), 0.01);

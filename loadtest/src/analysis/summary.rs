@@ -79,6 +79,10 @@ pub struct Summary {
     /// Which signal, if one did.
     #[serde(default)]
     pub interrupted_by: Option<String>,
+    /// The open model (`--arrival-rate`, `--rate-steps`): offered against
+    /// achieved arrivals and the iterations dropped; null otherwise.
+    #[serde(default)]
+    pub open_model: Option<super::open::OpenModel>,
     /// Per-step figures of a stepped run (empty otherwise)...
     pub steps: Vec<StepStats>,
     /// ...and the index of the knee: the last step within the thresholds

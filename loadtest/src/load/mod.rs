@@ -1,6 +1,7 @@
 //! The run's I/O: the target (a `--host` or the local stage), the users
 //! and what they share, their schedules, the recorder, the generator's CPU.
 
+pub mod arrival;
 pub mod cpu;
 pub mod direct;
 pub mod progress;

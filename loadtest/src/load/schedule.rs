@@ -30,6 +30,7 @@ pub fn step_schedule(
             users,
             from_s: t,
             to_s: t + hold_secs as f64,
+            rate: None,
         });
         t += hold_secs as f64;
     }
@@ -94,12 +95,14 @@ mod tests {
                 StepWindow {
                     users: 2,
                     from_s: 5.0,
-                    to_s: 10.0
+                    to_s: 10.0,
+                    rate: None,
                 },
                 StepWindow {
                     users: 8,
                     from_s: 11.0,
-                    to_s: 16.0
+                    to_s: 16.0,
+                    rate: None,
                 },
             ]
         );

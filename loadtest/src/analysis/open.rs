@@ -1,0 +1,211 @@
+//! The open workload model's figures: offered against achieved arrivals,
+//! and the iterations dropped because no user was free. Pure.
+
+use serde::{Deserialize, Serialize};
+
+use super::observation::Observation;
+use super::stats::StepStats;
+use super::summary::Summary;
+
+/// What the arrival schedule did, as the run's I/O saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenEvidence {
+    /// The pool (`--max-users`).
+    pub max_users: usize,
+    /// Where the schedule began and ended, seconds on the run's clock.
+    pub from_s: f64,
+    pub to_s: f64,
+    /// Iterations the schedule offered (due within it).
+    pub offered: u64,
+    /// Of those, never sent: no user was free when they were due.
+    pub dropped: u64,
+    /// Dropped iterations of each measured step, in step order.
+    pub step_dropped: Vec<u64>,
+}
+
+/// summary.json's `open_model`: the run's offered and achieved arrival
+/// rates over its schedule (warm-up included), and what was dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenModel {
+    pub max_users: usize,
+    /// Seconds the arrival schedule lasted.
+    pub schedule_s: f64,
+    pub offered: u64,
+    pub offered_rps: f64,
+    /// Iterations sent (by intended start) within the schedule.
+    pub sent: u64,
+    pub achieved_rps: f64,
+    pub dropped: u64,
+}
+
+impl OpenModel {
+    pub fn of(e: &OpenEvidence, ops: &[Observation]) -> Self {
+        let secs = (e.to_s - e.from_s).max(1e-9);
+        let sent = requests_begun(ops, e.from_s, e.to_s);
+        Self {
+            max_users: e.max_users,
+            schedule_s: e.to_s - e.from_s,
+            offered: e.offered,
+            offered_rps: e.offered as f64 / secs,
+            sent,
+            achieved_rps: sent as f64 / secs,
+            dropped: e.dropped,
+        }
+    }
+
+    /// Several nodes' schedules together: counts and rates add (each node
+    /// offered its own rate at the same time); `schedule_s` is the longest.
+    pub fn combine(parts: &[OpenModel]) -> Option<Self> {
+        (!parts.is_empty()).then(|| Self {
+            max_users: parts.iter().map(|p| p.max_users).sum(),
+            schedule_s: parts.iter().map(|p| p.schedule_s).fold(0.0, f64::max),
+            offered: parts.iter().map(|p| p.offered).sum(),
+            offered_rps: parts.iter().map(|p| p.offered_rps).sum(),
+            sent: parts.iter().map(|p| p.sent).sum(),
+            achieved_rps: parts.iter().map(|p| p.achieved_rps).sum(),
+            dropped: parts.iter().map(|p| p.dropped).sum(),
+        })
+    }
+
+    /// Sent over offered (1 when nothing was offered).
+    pub fn achieved_fraction(&self) -> f64 {
+        if self.offered == 0 {
+            1.0
+        } else {
+            self.sent as f64 / self.offered as f64
+        }
+    }
+}
+
+/// Requests whose (intended) start lies in [from_s, to_s).
+pub fn requests_begun(ops: &[Observation], from_s: f64, to_s: f64) -> u64 {
+    let (from, to) = ((from_s * 1e9) as u64, (to_s * 1e9) as u64);
+    ops.iter()
+        .filter(|o| o.start_ns >= from && o.start_ns < to)
+        .count() as u64
+}
+
+/// An open-model run's summary: the run's offered and achieved arrivals,
+/// and each step's dropped iterations.
+pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation]) {
+    summary.open_model = Some(OpenModel::of(e, ops));
+    for (s, d) in summary.steps.iter_mut().zip(&e.step_dropped) {
+        s.dropped = Some(*d);
+    }
+}
+
+/// The first step past the knee, in offered-rate terms: "at 400/s
+/// offered, p99 rose to …". `None` when the knee is the last step, or the
+/// steps are not the open model's.
+pub fn past_the_knee(steps: &[StepStats], knee: Option<usize>) -> Option<&StepStats> {
+    let next = knee.map_or(0, |k| k + 1);
+    steps.get(next).filter(|s| s.dropped.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op_at_ms(start_ms: u64) -> Observation {
+        Observation::ok(start_ms * 1_000_000, start_ms * 1_000_000 + 1, 1)
+    }
+
+    #[test]
+    fn achieved_counts_what_began_inside_the_schedule_against_what_it_offered() {
+        // Offered 100 over 1 s from 0.5 s; 60 sent inside, 5 outside.
+        let mut ops: Vec<_> = (0..60).map(|i| op_at_ms(500 + i * 10)).collect();
+        ops.extend((0..5).map(|i| op_at_ms(1600 + i)));
+        let m = OpenModel::of(
+            &OpenEvidence {
+                max_users: 4,
+                from_s: 0.5,
+                to_s: 1.5,
+                offered: 100,
+                dropped: 40,
+                step_dropped: vec![],
+            },
+            &ops,
+        );
+        assert_eq!((m.sent, m.dropped, m.offered), (60, 40, 100));
+        assert!((m.offered_rps - 100.0).abs() < 1e-9);
+        assert!((m.achieved_rps - 60.0).abs() < 1e-9);
+        assert!((m.achieved_fraction() - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nodes_offered_rates_and_drops_add() {
+        let a = OpenModel {
+            max_users: 8,
+            schedule_s: 10.0,
+            offered: 1000,
+            offered_rps: 100.0,
+            sent: 990,
+            achieved_rps: 99.0,
+            dropped: 10,
+        };
+        let b = OpenModel {
+            schedule_s: 10.5,
+            dropped: 3,
+            ..a
+        };
+        let m = OpenModel::combine(&[a, b]).expect("some");
+        assert_eq!(
+            (m.max_users, m.offered, m.dropped, m.sent),
+            (16, 2000, 13, 1980)
+        );
+        assert!((m.offered_rps - 200.0).abs() < 1e-9);
+        assert_eq!(m.schedule_s, 10.5);
+        assert_eq!(OpenModel::combine(&[]), None);
+    }
+
+    #[test]
+    fn a_summary_carries_the_open_model_and_older_ones_without_it_still_read() {
+        use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
+        use crate::analysis::stats::StepWindow;
+        use crate::analysis::summary::RunFacts;
+        let ops: Vec<_> = (0..100).map(|i| op_at_ms(i * 10)).collect();
+        let mut evidence = RunEvidence::of(RunFacts {
+            run_id: "r".into(),
+            nodes: vec![0],
+            host: "http://127.0.0.1:1".into(),
+            local_stage: false,
+            path: "/__loadtest/r".into(),
+            outside_traffic: false,
+            started_at_unix_ns: 0,
+            users: 4,
+        });
+        evidence.windows = vec![StepWindow {
+            users: 4,
+            from_s: 0.0,
+            to_s: 1.0,
+            rate: Some(150.0),
+        }];
+        let limits = Thresholds {
+            max_p99_ms: None,
+            max_error_rate: 0.01,
+        };
+        let mut s = analyse(evidence, &ops, &limits);
+        let e = OpenEvidence {
+            max_users: 4,
+            from_s: 0.0,
+            to_s: 1.0,
+            offered: 150,
+            dropped: 50,
+            step_dropped: vec![50],
+        };
+        apply(&mut s, &e, &ops);
+        assert_eq!(s.steps[0].offered_rps, Some(150.0), "the step's rate");
+        assert_eq!(s.steps[0].dropped, Some(50));
+        let mut json = serde_json::to_value(&s).expect("serializes");
+        assert_eq!(json["open_model"]["dropped"], 50);
+        assert_eq!(json["open_model"]["sent"], 100);
+        let fields = json.as_object_mut().expect("an object");
+        fields.remove("open_model");
+        fields["steps"][0]
+            .as_object_mut()
+            .expect("a step")
+            .remove("dropped");
+        let old: Summary = serde_json::from_value(json).expect("an older summary reads");
+        assert_eq!((old.open_model, old.steps[0].dropped), (None, None));
+    }
+}

@@ -1,0 +1,350 @@
+//! The open workload model (`--arrival-rate`, `--rate-steps`): iterations
+//! start on a schedule of their own, whatever the stage answers, served by
+//! a fixed pool of goose users.
+//!
+//! Slots are pulled, not pushed: a user that is free takes the next slot
+//! nobody has taken and sleeps until it is due. So a slot still untaken
+//! when its time has passed is one no user was free for: it is **dropped**
+//! (counted, never sent late). The core, [`Arrivals`], is pure arithmetic
+//! on offsets from the schedule's origin; [`ArrivalQueue`] puts it on the
+//! clock for the users.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::analysis::stats::StepWindow;
+
+/// A slot whose time passed less than this ago is still started (late: its
+/// latency counts from the slot); older untaken slots are dropped. Covers
+/// a user's own scheduling delay between its answer and its next claim.
+pub const LATE_GRACE: Duration = Duration::from_millis(5);
+
+/// Between the first claim and the first slot: every user of the pool is
+/// started (goose starts them within milliseconds) before the clock runs.
+pub const LEAD: Duration = Duration::from_millis(100);
+
+/// One constant rate held for a while (offsets in seconds from the origin).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSegment {
+    pub rate: f64,
+    pub from_s: f64,
+    pub to_s: f64,
+}
+
+impl RateSegment {
+    /// Slots in the segment: `from + k/rate` for every k that falls before `to`.
+    fn slots(&self) -> u64 {
+        ((self.to_s - self.from_s) * self.rate).ceil().max(0.0) as u64
+    }
+}
+
+/// `--arrival-rate R` for `secs` seconds: one segment.
+pub fn constant_rate(rate: f64, secs: f64) -> Vec<RateSegment> {
+    vec![RateSegment {
+        rate,
+        from_s: 0.0,
+        to_s: secs,
+    }]
+}
+
+/// `--rate-steps`: a warm-up at the first rate (unmeasured), then each
+/// rate for `hold_secs`, and the windows in which the steps are measured
+/// (whole holds: an open model needs no ramp). `users` is the pool.
+pub fn rate_steps(
+    rates: &[f64],
+    hold_secs: u64,
+    warmup_secs: u64,
+    users: usize,
+) -> (Vec<RateSegment>, Vec<StepWindow>) {
+    let mut segments = Vec::new();
+    let mut windows = Vec::new();
+    let mut t = 0.0;
+    if let (Some(&first), true) = (rates.first(), warmup_secs > 0) {
+        t = warmup_secs as f64;
+        segments.push(RateSegment {
+            rate: first,
+            from_s: 0.0,
+            to_s: t,
+        });
+    }
+    for &rate in rates {
+        let to = t + hold_secs as f64;
+        segments.push(RateSegment {
+            rate,
+            from_s: t,
+            to_s: to,
+        });
+        windows.push(StepWindow {
+            users,
+            from_s: t,
+            to_s: to,
+            rate: Some(rate),
+        });
+        t = to;
+    }
+    (segments, windows)
+}
+
+/// What a claim gives a free user.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claim {
+    /// The slot's time, from the origin: the user starts then, and its
+    /// latency counts from it.
+    pub at: Duration,
+    /// Slots skipped on the way because they were past `LATE_GRACE`.
+    pub dropped: u64,
+}
+
+/// The schedule and its bookkeeping: which slot is next, what was dropped.
+#[derive(Debug, Clone)]
+pub struct Arrivals {
+    segments: Vec<RateSegment>,
+    /// The next untaken slot: its segment and its index in it.
+    segment: usize,
+    index: u64,
+    dropped_by_segment: Vec<u64>,
+}
+
+impl Arrivals {
+    pub fn new(segments: Vec<RateSegment>) -> Self {
+        let n = segments.len();
+        let mut a = Self {
+            segments,
+            segment: 0,
+            index: 0,
+            dropped_by_segment: vec![0; n],
+        };
+        a.skip_empty();
+        a
+    }
+
+    /// The next untaken slot's offset, if the schedule has one left.
+    fn next(&self) -> Option<Duration> {
+        let s = self.segments.get(self.segment)?;
+        Some(Duration::from_secs_f64(
+            s.from_s + self.index as f64 / s.rate,
+        ))
+    }
+
+    fn advance(&mut self) {
+        self.index += 1;
+        self.skip_empty();
+    }
+
+    /// Moves past finished (or empty) segments.
+    fn skip_empty(&mut self) {
+        while let Some(s) = self.segments.get(self.segment) {
+            if self.index < s.slots() {
+                return;
+            }
+            self.segment += 1;
+            self.index = 0;
+        }
+    }
+
+    /// A free user at `now` (from the origin) takes the next slot: every
+    /// untaken slot more than `LATE_GRACE` in the past is dropped first.
+    /// `None` once the schedule is over.
+    pub fn claim(&mut self, now: Duration) -> Option<Claim> {
+        let oldest = now.saturating_sub(LATE_GRACE);
+        let mut dropped = 0;
+        loop {
+            let at = self.next()?;
+            if at >= oldest {
+                self.advance();
+                return Some(Claim { at, dropped });
+            }
+            self.dropped_by_segment[self.segment] += 1;
+            dropped += 1;
+            self.advance();
+        }
+    }
+
+    /// At the end of the run: every slot due before `until` that no user
+    /// took was dropped. Returns how many.
+    pub fn settle(&mut self, until: Duration) -> u64 {
+        let mut dropped = 0;
+        while let Some(at) = self.next() {
+            if at >= until {
+                break;
+            }
+            self.dropped_by_segment[self.segment] += 1;
+            dropped += 1;
+            self.advance();
+        }
+        dropped
+    }
+
+    /// Slots the whole schedule offers.
+    pub fn offered(&self) -> u64 {
+        self.segments.iter().map(RateSegment::slots).sum()
+    }
+
+    pub fn dropped_by_segment(&self) -> &[u64] {
+        &self.dropped_by_segment
+    }
+
+    /// Where the schedule ends, from the origin.
+    pub fn end(&self) -> Duration {
+        Duration::from_secs_f64(self.segments.iter().map(|s| s.to_s).fold(0.0, f64::max))
+    }
+}
+
+/// The rate offered `t` seconds from the origin (none outside the schedule).
+pub fn rate_at(segments: &[RateSegment], t: f64) -> Option<f64> {
+    segments
+        .iter()
+        .find(|s| t >= s.from_s && t < s.to_s)
+        .map(|s| s.rate)
+}
+
+/// The schedule on the clock, shared by the users: the origin is set by
+/// the first claim, `LEAD` ahead of it.
+pub struct ArrivalQueue {
+    arrivals: Mutex<Arrivals>,
+    origin: OnceLock<Instant>,
+}
+
+impl ArrivalQueue {
+    pub fn new(segments: Vec<RateSegment>) -> Self {
+        Self {
+            arrivals: Mutex::new(Arrivals::new(segments)),
+            origin: OnceLock::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arrivals> {
+        self.arrivals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A free user's next slot, as an instant; drops counted into `dropped`.
+    pub fn claim(&self, dropped: &std::sync::atomic::AtomicU64) -> Option<Instant> {
+        let now = Instant::now();
+        let origin = *self.origin.get_or_init(|| now + LEAD);
+        let claim = self.lock().claim(now.saturating_duration_since(origin))?;
+        if claim.dropped > 0 {
+            dropped.fetch_add(claim.dropped, Ordering::Relaxed);
+        }
+        Some(origin + claim.at)
+    }
+
+    /// When the schedule began, if a user ever claimed.
+    pub fn origin(&self) -> Option<Instant> {
+        self.origin.get().copied()
+    }
+
+    /// After the load: slots due before now (and within the schedule)
+    /// that no user took are dropped too. The core's figures after that.
+    pub fn settle(&self, dropped: &std::sync::atomic::AtomicU64) -> Arrivals {
+        let mut a = self.lock();
+        if let Some(origin) = self.origin() {
+            let until = origin.elapsed().min(a.end());
+            let n = a.settle(until);
+            dropped.fetch_add(n, Ordering::Relaxed);
+        }
+        a.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn slot_k_is_intended_at_start_plus_k_over_r() {
+        let mut a = Arrivals::new(constant_rate(100.0, 1.0));
+        assert_eq!(a.offered(), 100);
+        // Users free before the start take the slots in turn, 10 ms apart.
+        for k in 0..100u64 {
+            let c = a.claim(Duration::ZERO).expect("a slot");
+            assert_eq!(
+                c,
+                Claim {
+                    at: ms(10 * k),
+                    dropped: 0
+                }
+            );
+        }
+        assert_eq!(a.claim(Duration::ZERO), None, "the schedule is over");
+    }
+
+    #[test]
+    fn a_slot_nobody_was_free_for_is_dropped_not_sent_late() {
+        let mut a = Arrivals::new(constant_rate(100.0, 1.0));
+        assert_eq!(a.claim(ms(0)).map(|c| c.at), Some(ms(0)));
+        // The one user comes back at 53 ms: slots 10..40 are past the
+        // grace (dropped), 50 is 3 ms late (started, late).
+        let c = a.claim(ms(53)).expect("a slot");
+        assert_eq!(
+            c,
+            Claim {
+                at: ms(50),
+                dropped: 4
+            }
+        );
+        // Exactly at the grace's edge the slot is still started.
+        assert_eq!(
+            a.claim(ms(65)).map(|c| (c.at, c.dropped)),
+            Some((ms(60), 0))
+        );
+        assert_eq!(a.dropped_by_segment(), &[4]);
+    }
+
+    #[test]
+    fn settling_drops_what_was_due_and_untaken_and_nothing_after_the_end() {
+        let mut a = Arrivals::new(constant_rate(10.0, 1.0));
+        a.claim(ms(0));
+        assert_eq!(a.settle(ms(450)), 4, "slots at 100..400");
+        assert_eq!(a.settle(ms(5000)), 5, "500..900; none past the end");
+        assert_eq!(a.claim(ms(0)), None);
+        assert_eq!(a.dropped_by_segment(), &[9]);
+    }
+
+    #[test]
+    fn rate_steps_warm_up_then_hold_each_rate_and_count_drops_per_step() {
+        let (segments, windows) = rate_steps(&[10.0, 20.0], 2, 1, 64);
+        assert_eq!(
+            segments
+                .iter()
+                .map(|s| (s.rate, s.from_s, s.to_s))
+                .collect::<Vec<_>>(),
+            vec![(10.0, 0.0, 1.0), (10.0, 1.0, 3.0), (20.0, 3.0, 5.0)]
+        );
+        assert_eq!(windows.len(), 2);
+        assert_eq!((windows[1].from_s, windows[1].rate), (3.0, Some(20.0)));
+        assert_eq!(windows[1].users, 64);
+        let mut a = Arrivals::new(segments.clone());
+        assert_eq!(a.offered(), 10 + 20 + 40);
+        // The first slot of the second step, at 3 s, is the 31st.
+        for _ in 0..30 {
+            a.claim(Duration::ZERO);
+        }
+        assert_eq!(a.claim(Duration::ZERO).map(|c| c.at), Some(ms(3000)));
+        // Back at 4 s: 3.05 .. 3.95 s are dropped in the second step.
+        assert_eq!(a.claim(ms(4000)).map(|c| c.dropped), Some(19));
+        assert_eq!(a.dropped_by_segment(), &[0, 0, 19]);
+        assert_eq!(a.end(), ms(5000));
+        assert_eq!(rate_at(&segments, 3.5), Some(20.0));
+        assert_eq!(rate_at(&segments, 5.0), None);
+        let (none, _) = rate_steps(&[10.0], 2, 0, 1);
+        assert_eq!(none.len(), 1, "no warm-up segment");
+    }
+
+    #[test]
+    fn rates_that_do_not_divide_the_time_still_offer_their_share() {
+        // 3/s for 1 s: slots at 0, 1/3, 2/3.
+        let mut a = Arrivals::new(constant_rate(3.0, 1.0));
+        assert_eq!(a.offered(), 3);
+        let at: Vec<_> = (0..3)
+            .filter_map(|_| a.claim(Duration::ZERO))
+            .map(|c| c.at.as_millis())
+            .collect();
+        assert_eq!(at, vec![0, 333, 666]);
+        assert_eq!(a.claim(Duration::ZERO), None);
+    }
+}
