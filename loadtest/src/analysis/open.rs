@@ -95,11 +95,10 @@ pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation]) {
 }
 
 /// The first step past the knee, in offered-rate terms: "at 400/s
-/// offered, p99 rose to …". `None` when the knee is the last step, or the
-/// steps are not the open model's.
+/// offered, p99 rose to …". `None` without a knee, when the knee is the
+/// last step, or when the steps are not the open model's.
 pub fn past_the_knee(steps: &[StepStats], knee: Option<usize>) -> Option<&StepStats> {
-    let next = knee.map_or(0, |k| k + 1);
-    steps.get(next).filter(|s| s.dropped.is_some())
+    steps.get(knee? + 1).filter(|s| s.dropped.is_some())
 }
 
 #[cfg(test)]

@@ -122,6 +122,25 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "RPS")]
     pub user_rate: Option<f64>,
 
+    /// Open model: start this many iterations a second, whatever the answers.
+    ///
+    /// k6's constant-arrival-rate: a pool of --max-users users serves the
+    /// arrivals; one due when no user is free is dropped (counted, never
+    /// sent late); latency counts from the intended start. -t sets how long.
+    #[arg(long, value_name = "RPS", value_parser = rate)]
+    pub arrival_rate: Option<f64>,
+
+    /// Open-model stepped run: offer each of these arrival rates in turn.
+    ///
+    /// As --steps (a warm-up, then each held --step-secs), in req/s
+    /// offered; the knee is stated as the offered rate.
+    #[arg(long, value_name = "RPS,...", value_delimiter = ',', num_args = 1.., value_parser = rate)]
+    pub rate_steps: Vec<f64>,
+
+    /// The open model's pool of users, all started before the first arrival [default: 100].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_users: Option<u64>,
+
     /// Stepped capacity run: hold each of these user counts in turn.
     ///
     /// The Universal Scalability Law is fitted to the steps (3+ sizes); the knee
@@ -198,6 +217,16 @@ fn fraction(s: &str) -> Result<f64, String> {
         Ok(v)
     } else {
         Err(format!("{v} is not a fraction between 0 and 1"))
+    }
+}
+
+/// An arrival rate: a finite number of requests a second above 0.
+fn rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 1e7 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not an arrival rate: give requests a second, above 0 (such as 200 or 0.5)"
+        )),
     }
 }
 

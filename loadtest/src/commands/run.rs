@@ -17,8 +17,10 @@ use crate::UsageError;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::faults::judge_faults;
 use crate::analysis::observation::Observation;
+use crate::analysis::open::{self, OpenEvidence};
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary};
+use crate::load::arrival::{RateSegment, constant_rate, rate_at, rate_steps};
 use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
 use crate::load::target::{NemesisSpec, Target, read_count, validate_host, visits_url};
@@ -32,6 +34,8 @@ pub const DEFAULT_USERS: usize = 32;
 pub const DEFAULT_RUN_SECS: usize = 10;
 /// Seconds a request may take (goose's `--timeout`) before it is unknown.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+/// The open model's pool when `--max-users` does not say.
+pub const DEFAULT_MAX_USERS: usize = 100;
 
 /// How the users are scheduled: goose's own options, or `--steps`.
 #[derive(Clone)]
@@ -45,10 +49,16 @@ struct Workload {
     peak_users: usize,
     /// How long the load is meant to last, where the harness knows.
     planned: Option<Duration>,
+    /// The open model's arrival schedule (`--arrival-rate`, `--rate-steps`);
+    /// `windows` and these count from its origin.
+    open: Option<Vec<RateSegment>>,
 }
 
 impl Workload {
     fn of(harness: &HarnessArgs, goose: &GooseConfiguration) -> Self {
+        if let Some(open) = Self::open(harness, goose) {
+            return open;
+        }
         let user_plan = goose_test_plan_peak(goose);
         if harness.steps.is_empty() {
             let peak_users = user_plan.or(goose.users).unwrap_or(DEFAULT_USERS);
@@ -63,6 +73,7 @@ impl Workload {
                 user_plan,
                 peak_users,
                 planned: run_secs.map(Duration::from_secs),
+                open: None,
             };
         }
         let (plan, windows) = step_schedule(&harness.steps, harness.step_secs, harness.warmup_secs);
@@ -73,6 +84,52 @@ impl Workload {
             user_plan,
             peak_users: harness.steps.iter().copied().max().unwrap_or(1),
             planned: Some(Duration::from_secs_f64(end)),
+            open: None,
+        }
+    }
+
+    /// The open model: a pool of `--max-users` serving an arrival
+    /// schedule, one rate for `-t` or `--rate-steps` in turn.
+    fn open(harness: &HarnessArgs, goose: &GooseConfiguration) -> Option<Self> {
+        let pool = harness.max_users.map_or(DEFAULT_MAX_USERS, |n| n as usize);
+        let (segments, windows) = match harness.arrival_rate {
+            Some(rate) => {
+                let secs = goose
+                    .run_time
+                    .as_deref()
+                    .and_then(|t| timespan_secs(t).ok());
+                let secs = secs.unwrap_or(DEFAULT_RUN_SECS as u64);
+                (constant_rate(rate, secs as f64), vec![])
+            }
+            None if !harness.rate_steps.is_empty() => rate_steps(
+                &harness.rate_steps,
+                harness.step_secs,
+                harness.warmup_secs,
+                pool,
+            ),
+            None => return None,
+        };
+        let end = segments.iter().map(|s| s.to_s).fold(0.0, f64::max);
+        Some(Self {
+            step_plan: None,
+            windows,
+            user_plan: None,
+            peak_users: pool,
+            planned: Some(Duration::from_secs_f64(end)),
+            open: Some(segments),
+        })
+    }
+
+    /// The arrival rate offered `elapsed` into the run (open model only).
+    fn offered_at(&self, elapsed: Duration) -> Option<f64> {
+        rate_at(self.open.as_deref()?, elapsed.as_secs_f64())
+    }
+
+    /// A step as progress names it: its users, or its offered rate.
+    fn step_label(w: &StepWindow) -> String {
+        match w.rate {
+            Some(r) => format!("{r}/s offered"),
+            None => format!("{} users", w.users),
         }
     }
 
@@ -80,17 +137,20 @@ impl Workload {
     fn phase(&self, elapsed: Duration) -> String {
         let t = elapsed.as_secs_f64();
         if self.windows.is_empty() {
-            return match self.user_plan {
-                Some(peak) => format!("test plan, up to {peak} users"),
-                None => format!("{} users", self.peak_users),
+            return match (self.user_plan, self.offered_at(elapsed)) {
+                (Some(peak), _) => format!("test plan, up to {peak} users"),
+                (None, Some(r)) => format!("open, {r}/s offered, {} users", self.peak_users),
+                (None, None) => format!("{} users", self.peak_users),
             };
         }
         let n = self.windows.len();
+        // A closed step begins with a 1 s ramp; an open one at once.
+        let ramp = if self.open.is_some() { 0.0 } else { 1.0 };
         match self.windows.iter().position(|w| t < w.to_s) {
-            Some(0) if t < self.windows[0].from_s - 1.0 => {
-                format!("warm-up, {} users", self.windows[0].users)
+            Some(0) if t < self.windows[0].from_s - ramp => {
+                format!("warm-up, {}", Self::step_label(&self.windows[0]))
             }
-            Some(i) => format!("step {}/{n}, {} users", i + 1, self.windows[i].users),
+            Some(i) => format!("step {}/{n}, {}", i + 1, Self::step_label(&self.windows[i])),
             None => "ramping down".to_owned(),
         }
     }
@@ -142,7 +202,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         path.clone(),
         node,
         initial,
-        &user_rules(&harness),
+        &user_rules(&harness, &workload),
     )?);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -231,7 +291,8 @@ fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
 /// A plain run on the local stage first warms it up, unmeasured, on a key
 /// of its own (a stepped run warms up inside its test plan).
 async fn warm_up_local_stage(harness: &HarnessArgs, goose: &GooseConfiguration, target: &Target) {
-    if !target.is_local_stage() || !harness.steps.is_empty() || harness.warmup_secs == 0 {
+    let stepped = !harness.steps.is_empty() || !harness.rate_steps.is_empty();
+    if !target.is_local_stage() || stepped || harness.warmup_secs == 0 {
         return;
     }
     let key = format!("{}/warm-up", harness.path_prefix.trim_end_matches('/'));
@@ -248,8 +309,9 @@ async fn warm_up_local_stage(harness: &HarnessArgs, goose: &GooseConfiguration, 
 }
 
 /// The bounds and rules the users obey, from the flags.
-fn user_rules(harness: &HarnessArgs) -> UserRules {
+fn user_rules(harness: &HarnessArgs, workload: &Workload) -> UserRules {
     UserRules {
+        arrivals: workload.open.clone(),
         abort_error_rate: harness.abort_error_rate,
         abort_min_requests: harness.abort_min_requests,
         max_requests: harness.max_requests,
@@ -277,6 +339,12 @@ fn build_attack(
     state: Arc<RunState>,
     dir: &std::path::Path,
 ) -> anyhow::Result<Box<GooseAttack>> {
+    let mut goose = goose;
+    if let Some(end) = workload.planned.filter(|_| workload.open.is_some()) {
+        // The pool idles out the schedule's last second: goose counts its
+        // run time from when all users are up, the schedule from its origin.
+        goose.run_time = Some((end.as_secs_f64().ceil() as u64 + 1).to_string());
+    }
     let mut attack = GooseAttack::initialize_with_config(goose)?
         .register_scenario(scenario!("visitor").register_transaction(visit_transaction(state)))
         .set_default(GooseDefault::NoTelnet, true)?
@@ -294,9 +362,16 @@ fn build_attack(
         attack = attack.set_default(GooseDefault::TestPlan, plan.as_str())?;
     } else if workload.user_plan.is_none() {
         let users = workload.peak_users;
+        // The open model's whole pool starts within 10 ms, before its
+        // first arrival; a closed run's users within the first second.
+        let per_second = if workload.open.is_some() {
+            users * 100
+        } else {
+            users
+        };
         attack = attack
             .set_default(GooseDefault::Users, users)?
-            .set_default(GooseDefault::IncreaseRate, users.to_string().as_str())?
+            .set_default(GooseDefault::IncreaseRate, per_second.to_string().as_str())?
             .set_default(GooseDefault::RunTime, DEFAULT_RUN_SECS)?
             .set_default(GooseDefault::NoResetMetrics, true)?;
     }
@@ -375,6 +450,7 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
                 planned: p.workload.planned,
                 phase: &p.workload.phase(elapsed),
                 rps,
+                offered_rps: p.workload.offered_at(elapsed),
                 stats: &state.live,
             }));
         }
@@ -400,6 +476,8 @@ fn judge(
     let server_timing = state.server_timing();
     let stopped_early = state.stopped.get().cloned();
     let interrupted = signals::interrupted().map(|i| i.name().to_owned());
+    let ended_early = aborted.is_some() || stopped_early.is_some() || interrupted.is_some();
+    let (open, windows) = open_evidence(&state, workload, ended_early);
     let ops = state.recorder.into_sorted();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu_percent = execution.cpu.map_or(0.0, |c| {
@@ -419,7 +497,7 @@ fn judge(
         aborted,
         stopped_early,
         interrupted,
-        windows: workload.windows.clone(),
+        windows,
         per_user_rps: harness.user_rate,
         server_timing,
     };
@@ -427,7 +505,46 @@ fn judge(
         max_p99_ms: harness.max_p99,
         max_error_rate: harness.max_error_rate,
     };
-    (analyse(evidence, &ops, &thresholds), ops)
+    let mut summary = analyse(evidence, &ops, &thresholds);
+    if let Some(open) = &open {
+        open::apply(&mut summary, open, &ops);
+    }
+    (summary, ops)
+}
+
+/// The open model's record on the run's clock, and the step windows moved
+/// from the schedule's origin onto it; a closed run's windows unchanged.
+fn open_evidence(
+    state: &RunState,
+    workload: &Workload,
+    ended_early: bool,
+) -> (Option<OpenEvidence>, Vec<StepWindow>) {
+    let Some(queue) = &state.arrivals else {
+        return (None, workload.windows.clone());
+    };
+    let (until, arrivals) = queue.finish(&state.live.dropped, !ended_early);
+    let origin_s = queue.origin().map_or(0.0, |o| {
+        o.saturating_duration_since(state.clock).as_secs_f64()
+    });
+    let windows: Vec<StepWindow> = workload
+        .windows
+        .iter()
+        .map(|w| StepWindow {
+            from_s: w.from_s + origin_s,
+            to_s: w.to_s + origin_s,
+            ..*w
+        })
+        .collect();
+    let by_segment = arrivals.dropped_by_segment();
+    let evidence = OpenEvidence {
+        max_users: workload.peak_users,
+        from_s: origin_s,
+        to_s: origin_s + until.as_secs_f64(),
+        offered: arrivals.due_before(until),
+        dropped: by_segment.iter().sum(),
+        step_dropped: by_segment[by_segment.len().saturating_sub(windows.len())..].to_vec(),
+    };
+    (Some(evidence), windows)
 }
 
 fn new_run_id() -> String {
@@ -536,13 +653,16 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
     {
         return Err(UsageError("--user-rate must be a positive number".into()));
     }
+    validate_open(h, goose)?;
     if !h.nemesis.is_empty() {
         let refuse = |why: &str| Err(UsageError(format!("--nemesis: {why}")));
         if goose.host.is_some() {
             return refuse("it acts on the local stage; leave out --host");
         }
-        if !h.steps.is_empty() {
-            return refuse("not with --steps (faults would blur the steps' figures)");
+        if !h.steps.is_empty() || !h.rate_steps.is_empty() {
+            return refuse(
+                "not with --steps or --rate-steps (faults would blur the steps' figures)",
+            );
         }
         if h.nemesis_duration >= h.nemesis_interval {
             return refuse("--nemesis-duration must be shorter than --nemesis-interval");
@@ -565,6 +685,64 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         }
     }
     Ok(())
+}
+
+/// The open model's options: one schedule, its own pool, and none of the
+/// closed model's options beside it.
+fn validate_open(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageError> {
+    let flag = match (h.arrival_rate.is_some(), !h.rate_steps.is_empty()) {
+        (true, true) => {
+            return Err(UsageError(
+                "--arrival-rate and --rate-steps: give one (--rate-steps is the stepped form)"
+                    .into(),
+            ));
+        }
+        (true, false) => "--arrival-rate",
+        (false, true) => "--rate-steps",
+        (false, false) if h.max_users.is_some() => {
+            return Err(UsageError(
+                "--max-users sizes the open model's pool: give --arrival-rate or --rate-steps too"
+                    .into(),
+            ));
+        }
+        (false, false) => return Ok(()),
+    };
+    let conflicts = [
+        (
+            h.user_rate.is_some(),
+            "--user-rate",
+            "it paces a closed loop's users",
+        ),
+        (
+            !h.steps.is_empty(),
+            "--steps",
+            "--rate-steps is the stepped form in arrival rates",
+        ),
+        (
+            goose.users.is_some(),
+            "--users (-u)",
+            "the pool is --max-users",
+        ),
+        (
+            goose.increase_rate.is_some(),
+            "--increase-rate (-r)",
+            "the whole pool starts before the first arrival",
+        ),
+        (
+            goose_test_plan_peak(goose).is_some(),
+            "--test-plan",
+            "the arrival schedule is the plan",
+        ),
+        (
+            flag == "--rate-steps" && goose.run_time.is_some(),
+            "--run-time (-t)",
+            "the steps' lengths are --warmup-secs and --step-secs",
+        ),
+    ];
+    match conflicts.iter().find(|(given, _, _)| *given) {
+        Some((_, other, why)) => Err(UsageError(format!("{flag}: not with {other} ({why})"))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

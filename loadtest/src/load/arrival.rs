@@ -181,6 +181,18 @@ impl Arrivals {
         self.segments.iter().map(RateSegment::slots).sum()
     }
 
+    /// Slots due before `until` (from the origin).
+    pub fn due_before(&self, until: Duration) -> u64 {
+        let t = until.as_secs_f64();
+        self.segments
+            .iter()
+            .map(|s| {
+                let due = ((t.min(s.to_s) - s.from_s) * s.rate).ceil().max(0.0) as u64;
+                due.min(s.slots())
+            })
+            .sum()
+    }
+
     pub fn dropped_by_segment(&self) -> &[u64] {
         &self.dropped_by_segment
     }
@@ -234,16 +246,25 @@ impl ArrivalQueue {
         self.origin.get().copied()
     }
 
-    /// After the load: slots due before now (and within the schedule)
-    /// that no user took are dropped too. The core's figures after that.
-    pub fn settle(&self, dropped: &std::sync::atomic::AtomicU64) -> Arrivals {
+    /// After the load: how far the schedule got (from the origin: its end,
+    /// or now if the run stopped before it) and the core's figures. With
+    /// `settle`, slots due by then that no user took are dropped too (not
+    /// after a run stopped early: its users stopped taking slots).
+    pub fn finish(
+        &self,
+        dropped: &std::sync::atomic::AtomicU64,
+        settle: bool,
+    ) -> (Duration, Arrivals) {
         let mut a = self.lock();
-        if let Some(origin) = self.origin() {
-            let until = origin.elapsed().min(a.end());
+        let Some(origin) = self.origin() else {
+            return (Duration::ZERO, a.clone());
+        };
+        let until = origin.elapsed().min(a.end());
+        if settle {
             let n = a.settle(until);
             dropped.fetch_add(n, Ordering::Relaxed);
         }
-        a.clone()
+        (until, a.clone())
     }
 }
 
@@ -300,7 +321,9 @@ mod tests {
         let mut a = Arrivals::new(constant_rate(10.0, 1.0));
         a.claim(ms(0));
         assert_eq!(a.settle(ms(450)), 4, "slots at 100..400");
+        assert_eq!(a.due_before(ms(450)), 5, "0..400");
         assert_eq!(a.settle(ms(5000)), 5, "500..900; none past the end");
+        assert_eq!(a.due_before(ms(5000)), a.offered());
         assert_eq!(a.claim(ms(0)), None);
         assert_eq!(a.dropped_by_segment(), &[9]);
     }
@@ -329,6 +352,11 @@ mod tests {
         assert_eq!(a.claim(ms(4000)).map(|c| c.dropped), Some(19));
         assert_eq!(a.dropped_by_segment(), &[0, 0, 19]);
         assert_eq!(a.end(), ms(5000));
+        assert_eq!(
+            a.due_before(ms(3100)),
+            10 + 20 + 2,
+            "3.00 and 3.05 of the second step"
+        );
         assert_eq!(rate_at(&segments, 3.5), Some(20.0));
         assert_eq!(rate_at(&segments, 5.0), None);
         let (none, _) = rate_steps(&[10.0], 2, 0, 1);

@@ -211,6 +211,8 @@ pub struct Snapshot<'a> {
     /// "step 2/4, 16 users" or "32 users".
     pub phase: &'a str,
     pub rps: f64,
+    /// The open model: the arrival rate offered now.
+    pub offered_rps: Option<f64>,
     pub stats: &'a LiveStats,
 }
 
@@ -218,16 +220,23 @@ pub fn line(s: &Snapshot<'_>) -> String {
     let planned = s
         .planned
         .map_or(String::new(), |p| format!("/{:.0}", p.as_secs_f64()));
+    let rate = match s.offered_rps {
+        Some(o) => format!(
+            "offered {o:.0}/s, achieved {:.0}/s, dropped {}",
+            s.rps,
+            s.stats.dropped.load(Ordering::Relaxed)
+        ),
+        None => format!("{:.0} req/s", s.rps),
+    };
     let q = |q| {
         s.stats
             .quantile_ms(q)
             .map_or("-".to_owned(), |v| format!("{v:.1}"))
     };
     format!(
-        "[{:>5.1}{planned} s] {} | {:.0} req/s | p50 {} ms, p99 {} ms | ok {}, failed {}, unknown {} | duplicates {}",
+        "[{:>5.1}{planned} s] {} | {rate} | p50 {} ms, p99 {} ms | ok {}, failed {}, unknown {} | duplicates {}",
         s.elapsed.as_secs_f64(),
         s.phase,
-        s.rps,
         q(0.5),
         q(0.99),
         s.stats.ok.load(Ordering::Relaxed),

@@ -9,6 +9,7 @@ use goose::goose::GooseResponse;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 
+use super::arrival::{ArrivalQueue, RateSegment};
 use super::direct::{self, DirectTarget};
 use super::progress::LiveStats;
 use super::recorder::{RECORD_BYTES_IN_MEMORY, Recorder};
@@ -50,6 +51,8 @@ pub struct RunState {
     pub aborted: OnceLock<String>,
     pub stopped: OnceLock<String>,
     user_interval: Option<Duration>,
+    /// The open model's arrival schedule: users take their slots from it.
+    pub arrivals: Option<ArrivalQueue>,
 }
 
 /// The bounds and rules a run's users obey.
@@ -62,6 +65,8 @@ pub struct UserRules {
     pub max_memory_bytes: u64,
     /// `--user-rate`: each user's interval between intended sends.
     pub user_interval: Option<Duration>,
+    /// The open model's arrival schedule, if the run has one.
+    pub arrivals: Option<Vec<RateSegment>>,
 }
 
 impl RunState {
@@ -115,6 +120,7 @@ impl RunState {
             aborted: OnceLock::new(),
             stopped: OnceLock::new(),
             user_interval: rules.user_interval,
+            arrivals: rules.arrivals.clone().map(ArrivalQueue::new),
         })
     }
 
@@ -202,6 +208,18 @@ pub fn visit_transaction(state: Arc<RunState>) -> Transaction {
 
 /// One request: POST, classify the answer, record it.
 async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult {
+    let intended = match (&state.arrivals, state.user_interval) {
+        (Some(arrivals), _) => match wait_for_arrival(arrivals, state).await {
+            Some(slot) => Some(slot),
+            // The schedule is over: the pool idles until goose stops it.
+            None => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(());
+            }
+        },
+        (None, Some(interval)) => Some(wait_for_slot(user, interval).await),
+        (None, None) => None,
+    };
     // The request bound is hard: goose notices its killswitch only between
     // iterations, so past the bound users idle instead of sending.
     if state.started.fetch_add(1, Ordering::Relaxed) >= state.request_limit {
@@ -209,10 +227,6 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
         tokio::time::sleep(Duration::from_millis(20)).await;
         return Ok(());
     }
-    let intended = match state.user_interval {
-        Some(interval) => Some(wait_for_slot(user, interval).await),
-        None => None,
-    };
     let Some(direct) = &state.direct else {
         return post_with_goose(user, state, intended).await;
     };
@@ -343,6 +357,15 @@ async fn wait_for_slot(user: &mut GooseUser, interval: Duration) -> Instant {
         tokio::time::sleep(wait).await;
     }
     slot
+}
+
+/// Open model: this free user's next arrival slot, waited for; `None`
+/// once the schedule is over. Slots no user was free for are dropped on
+/// the way (counted in `live.dropped`).
+async fn wait_for_arrival(arrivals: &ArrivalQueue, state: &RunState) -> Option<Instant> {
+    let slot = arrivals.claim(&state.live.dropped)?;
+    tokio::time::sleep_until(slot.into()).await;
+    Some(slot)
 }
 
 /// A 200 body, as the counter's answer: borrowed, so judging a response

@@ -102,7 +102,27 @@ fn requests(o: &mut impl Write, s: &Summary) -> fmt::Result {
         .iter()
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
-    writeln!(o, "  by status: {}", statuses.join(", "))
+    writeln!(o, "  by status: {}", statuses.join(", "))?;
+    open_model(o, s)
+}
+
+/// The open model: what the schedule offered against what was sent.
+fn open_model(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    let Some(m) = &s.open_model else {
+        return Ok(());
+    };
+    writeln!(
+        o,
+        "  open model: offered {:.1}/s ({} over {:.1} s), achieved {:.1}/s ({} sent, {:.0}%), dropped {} (no free user among {})",
+        m.offered_rps,
+        m.offered,
+        m.schedule_s,
+        m.achieved_rps,
+        m.sent,
+        100.0 * m.achieved_fraction(),
+        m.dropped,
+        m.max_users
+    )
 }
 
 /// When the load began against `--start-at`, and a merge's start skew.
@@ -163,18 +183,21 @@ fn steps(o: &mut impl Write, s: &Summary) -> fmt::Result {
     if s.steps.is_empty() {
         return Ok(());
     }
+    let open = s.open_model.is_some();
     writeln!(
         o,
-        "\nSteps   users   offered/s  achieved/s   p50 ms   p99 ms   max ms   errors  throttled"
+        "\nSteps   users   offered/s  achieved/s   p50 ms   p99 ms   max ms   errors  throttled{}",
+        if open { "   dropped" } else { "" }
     )?;
     for (i, st) in s.steps.iter().enumerate() {
         let offered = st
             .offered_rps
             .map_or("closed".to_owned(), |r| format!("{r:.0}"));
         let knee = if Some(i) == s.knee { "  <- knee" } else { "" };
+        let dropped = st.dropped.map_or(String::new(), |d| format!(" {d:>9}"));
         writeln!(
             o,
-            "  {:>3} {:>7} {:>11} {:>11.1} {:>8.2} {:>8.2} {:>8.2} {:>7.2}% {:>8.2}%{knee}",
+            "  {:>3} {:>7} {:>11} {:>11.1} {:>8.2} {:>8.2} {:>8.2} {:>7.2}% {:>8.2}%{dropped}{knee}",
             i + 1,
             st.users,
             offered,
@@ -185,6 +208,9 @@ fn steps(o: &mut impl Write, s: &Summary) -> fmt::Result {
             100.0 * st.error_rate,
             100.0 * st.throttle_rate
         )?;
+    }
+    if open {
+        return open_knee(o, s);
     }
     usl_fit(o, s)?;
     let diminishing = s.usl.and_then(|u| u.diminishing_from_users);
@@ -209,6 +235,38 @@ fn steps(o: &mut impl Write, s: &Summary) -> fmt::Result {
             o,
             "  knee: none, the first step already missed the thresholds"
         ),
+    }
+}
+
+/// An open-model stepped run's knee, in offered-rate terms (its pool is
+/// one size, so no USL fit): the last step within the thresholds, and what
+/// the next offered rate did.
+fn open_knee(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    let rate = |st: &crate::analysis::stats::StepStats| st.offered_rps.unwrap_or(0.0);
+    match s.knee.and_then(|k| s.steps.get(k)) {
+        Some(k) => writeln!(
+            o,
+            "  knee: {:.0}/s offered ({:.0}/s achieved, p99 {:.2} ms): the last within the thresholds",
+            rate(k),
+            k.achieved_rps,
+            k.latency.p99_ms
+        )?,
+        None => writeln!(
+            o,
+            "  knee: none, the first step already missed the thresholds"
+        )?,
+    }
+    match crate::analysis::open::past_the_knee(&s.steps, s.knee) {
+        Some(next) => writeln!(
+            o,
+            "  at {:.0}/s offered, p99 rose to {:.2} ms ({:.0}/s achieved, {} dropped, errors {:.2}%)",
+            rate(next),
+            next.latency.p99_ms,
+            next.achieved_rps,
+            next.dropped.unwrap_or(0),
+            100.0 * next.error_rate
+        ),
+        None => Ok(()),
     }
 }
 
