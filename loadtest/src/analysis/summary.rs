@@ -19,6 +19,8 @@ pub mod files {
     pub const HISTOGRAM: &str = "latency.hdr";
     pub const PLOT_OVER_TIME: &str = "over-time.svg";
     pub const PLOT_LATENCY_VS_THROUGHPUT: &str = "latency-vs-throughput.svg";
+    /// A run's timeline as it went, one JSON line a second (load/per_second.rs).
+    pub const PER_SECOND: &str = "per-second.jsonl";
 
     /// The files every run has, by role.
     pub const ALWAYS: [(&str, &str); 6] = [

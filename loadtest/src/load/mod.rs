@@ -4,6 +4,8 @@
 pub mod arrival;
 pub mod cpu;
 pub mod direct;
+pub mod metrics;
+pub mod per_second;
 pub mod progress;
 pub mod recorder;
 pub mod schedule;
