@@ -181,6 +181,17 @@ pub struct HarnessArgs {
     /// Seconds each fault window lasts (a restart: until DynamoDB Local answers again).
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = seconds)]
     pub nemesis_duration: f64,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics while the run goes.
+    ///
+    /// ADDR is IP:PORT, such as 127.0.0.1:9464 (port 0: any free port, printed
+    /// on stderr). Served from before the load begins until the run ends.
+    #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+
+    /// After the run, keep serving /metrics until one scrape has read the final figures, at most SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub metrics_linger: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -247,6 +258,11 @@ fn seconds(s: &str) -> Result<f64, String> {
             "`{s}` is not a number of seconds between 0 and 3600"
         )),
     }
+}
+
+fn socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an address: use IP:PORT, such as 127.0.0.1:9464"))
 }
 
 fn start_at(s: &str) -> Result<StartAt, String> {
@@ -353,8 +369,8 @@ pub fn short_command() -> clap::Command {
             }
         });
     }
-    // Listed under --nemesis in README; kept off the one screen.
-    for id in ["nemesis_interval", "nemesis_duration"] {
+    // Listed under --nemesis and --metrics-addr in README; kept off the one screen.
+    for id in ["nemesis_interval", "nemesis_duration", "metrics_linger"] {
         cmd = cmd.mut_arg(id, |a| a.hide(true));
     }
     cmd.mut_args(|a| a.long_help(None))
