@@ -21,6 +21,7 @@ use crate::analysis::open::{self, OpenEvidence};
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary};
 use crate::load::arrival::{RateSegment, constant_rate, rate_at, rate_steps};
+use crate::load::metrics::{self, LiveExport, RunLabels};
 use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
 use crate::load::target::{NemesisSpec, Target, read_count, validate_host, visits_url};
@@ -176,6 +177,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let RunArgs { harness, mut goose } = args;
     validate(&harness, &goose)?;
     validate_goose(&goose)?;
+    let metrics = metrics::bind(harness.metrics_addr).await?;
     signals::install();
     let quiet = goose.quiet > 0;
     let run_id = harness.run_id.clone().unwrap_or_else(new_run_id);
@@ -205,7 +207,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         &user_rules(&harness, &workload),
     )?);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let live = start_live(&dir, metrics, &state, &run_id, node)?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
     target.start_nemesis(state.clock)?;
@@ -217,6 +219,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         Display::for_stderr(quiet),
     )
     .await;
+    let final_metrics = live.finish();
 
     let faults = target.stop_nemesis().await;
     let final_read = read_final_count(&http, &target.host, &path).await;
@@ -245,7 +248,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     summary.start = start;
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::write_run(&dir, &summary, &ops)?;
+    final_metrics.linger(harness.metrics_linger).await;
     Ok(summary)
+}
+
+/// The run directory, made before the load, and what the run exports
+/// while it goes (per-second.jsonl there; /metrics on `listener`).
+fn start_live(
+    dir: &std::path::Path,
+    listener: Option<tokio::net::TcpListener>,
+    state: &Arc<RunState>,
+    run_id: &str,
+    node: u16,
+) -> anyhow::Result<LiveExport> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let labels = RunLabels {
+        run_id: run_id.to_owned(),
+        node,
+    };
+    LiveExport::start(listener, state, dir, labels)
 }
 
 /// The count after the run. A target that died still leaves the run's
