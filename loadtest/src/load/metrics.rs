@@ -106,17 +106,17 @@ pub struct FinalMetrics(Option<Server>);
 
 impl FinalMetrics {
     /// Keeps serving until one scrape has read the final figures, at most
-    /// `limit` (a run ending between two of Prometheus's scrapes otherwise
-    /// leaves its last seconds unseen).
-    pub async fn linger(self, limit: Duration) {
+    /// `limit_secs` (a run ending between two of Prometheus's scrapes
+    /// otherwise leaves its last seconds unseen).
+    pub async fn linger(self, limit_secs: u64) {
         let Some(server) = &self.0 else { return };
-        if limit.is_zero() {
+        if limit_secs == 0 {
             return;
         }
         super::status(&format!(
-            "Metrics: serving the final figures until scraped once (at most {} s)",
-            limit.as_secs()
+            "Metrics: serving the final figures until scraped once (at most {limit_secs} s)"
         ));
+        let limit = Duration::from_secs(limit_secs);
         let _ = tokio::time::timeout(limit, server.exposition.final_scraped.notified()).await;
     }
 }
