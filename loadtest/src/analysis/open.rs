@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::observation::Observation;
-use super::stats::StepStats;
-use super::summary::Summary;
+use super::stats::{StepStats, knee};
+use super::summary::{Summary, ThresholdResult};
 
 /// What the arrival schedule did, as the run's I/O saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,12 +86,38 @@ pub fn requests_begun(ops: &[Observation], from_s: f64, to_s: f64) -> u64 {
 }
 
 /// An open-model run's summary: the run's offered and achieved arrivals,
-/// and each step's dropped iterations.
-pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation]) {
-    summary.open_model = Some(OpenModel::of(e, ops));
+/// and each step's dropped iterations. A dropped iteration is load the
+/// stage was offered and never got (its pool ran out because answers were
+/// slow), so drops are judged like errors: the run's `dropped_rate`
+/// threshold, and a step with more than `max_dropped_rate` of its
+/// arrivals dropped is past the knee, whatever its sent requests' p99.
+pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation], max_dropped_rate: f64) {
+    let model = OpenModel::of(e, ops);
+    summary.open_model = Some(model);
     for (s, d) in summary.steps.iter_mut().zip(&e.step_dropped) {
         s.dropped = Some(*d);
+        let offered = s.offered_rps.unwrap_or(0.0) * (s.to_s - s.from_s);
+        if *d as f64 > max_dropped_rate * offered {
+            s.within_thresholds = false;
+        }
     }
+    summary.knee = knee(&summary.steps, summary.usl.as_ref());
+    let dropped_rate = if model.offered == 0 {
+        0.0
+    } else {
+        model.dropped as f64 / model.offered as f64
+    };
+    let threshold = ThresholdResult {
+        name: "dropped_rate".into(),
+        limit: max_dropped_rate,
+        actual: dropped_rate,
+        passed: dropped_rate <= max_dropped_rate,
+    };
+    summary.passed &= match summary.steps.first() {
+        None => threshold.passed,
+        Some(first) => first.within_thresholds,
+    };
+    summary.thresholds.push(threshold);
 }
 
 /// The first step past the knee, in offered-rate terms: "at 400/s
@@ -162,7 +188,9 @@ mod tests {
         use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
         use crate::analysis::stats::StepWindow;
         use crate::analysis::summary::RunFacts;
-        let ops: Vec<_> = (0..100).map(|i| op_at_ms(i * 10)).collect();
+        let ops: Vec<_> = (0..100)
+            .map(|i| Observation::ok(i * 10_000_000, i * 10_000_000 + 1, i + 1))
+            .collect();
         let mut evidence = RunEvidence::of(RunFacts {
             run_id: "r".into(),
             nodes: vec![0],
@@ -173,6 +201,7 @@ mod tests {
             started_at_unix_ns: 0,
             users: 4,
         });
+        evidence.final_count = 100;
         evidence.windows = vec![StepWindow {
             users: 4,
             from_s: 0.0,
@@ -192,9 +221,19 @@ mod tests {
             dropped: 50,
             step_dropped: vec![50],
         };
-        apply(&mut s, &e, &ops);
+        assert!(s.passed && s.knee == Some(0), "before the drops are judged");
+        apply(&mut s, &e, &ops, 0.01);
         assert_eq!(s.steps[0].offered_rps, Some(150.0), "the step's rate");
         assert_eq!(s.steps[0].dropped, Some(50));
+        assert!(
+            !s.steps[0].within_thresholds,
+            "a third dropped: past the knee"
+        );
+        assert_eq!(s.knee, None);
+        assert!(!s.passed);
+        let t = s.thresholds.last().expect("dropped_rate");
+        assert_eq!(t.name, "dropped_rate");
+        assert!((t.actual - 1.0 / 3.0).abs() < 1e-9 && !t.passed, "{t:?}");
         let mut json = serde_json::to_value(&s).expect("serializes");
         assert_eq!(json["open_model"]["dropped"], 50);
         assert_eq!(json["open_model"]["sent"], 100);

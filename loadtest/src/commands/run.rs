@@ -528,7 +528,7 @@ fn judge(
     };
     let mut summary = analyse(evidence, &ops, &thresholds);
     if let Some(open) = &open {
-        open::apply(&mut summary, open, &ops);
+        open::apply(&mut summary, open, &ops, harness.max_error_rate);
     }
     (summary, ops)
 }

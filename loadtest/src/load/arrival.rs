@@ -35,7 +35,15 @@ pub struct RateSegment {
 impl RateSegment {
     /// Slots in the segment: `from + k/rate` for every k that falls before `to`.
     fn slots(&self) -> u64 {
-        ((self.to_s - self.from_s) * self.rate).ceil().max(0.0) as u64
+        self.slots_before(self.to_s)
+    }
+
+    /// Slots of the segment due before `t` (none of another segment's).
+    fn slots_before(&self, t: f64) -> u64 {
+        // k/rate < t − from for k < (t − from)·rate; the ε keeps a product
+        // such as 0.1 × 20 = 2.0000000000000004 from counting a slot at t.
+        let n = (t.min(self.to_s) - self.from_s) * self.rate;
+        (n - 1e-9).ceil().max(0.0) as u64
     }
 }
 
@@ -184,13 +192,7 @@ impl Arrivals {
     /// Slots due before `until` (from the origin).
     pub fn due_before(&self, until: Duration) -> u64 {
         let t = until.as_secs_f64();
-        self.segments
-            .iter()
-            .map(|s| {
-                let due = ((t.min(s.to_s) - s.from_s) * s.rate).ceil().max(0.0) as u64;
-                due.min(s.slots())
-            })
-            .sum()
+        self.segments.iter().map(|s| s.slots_before(t)).sum()
     }
 
     pub fn dropped_by_segment(&self) -> &[u64] {

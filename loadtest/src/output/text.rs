@@ -259,7 +259,7 @@ fn open_knee(o: &mut impl Write, s: &Summary) -> fmt::Result {
     match crate::analysis::open::past_the_knee(&s.steps, s.knee) {
         Some(next) => writeln!(
             o,
-            "  at {:.0}/s offered, p99 rose to {:.2} ms ({:.0}/s achieved, {} dropped, errors {:.2}%)",
+            "  past it, at {:.0}/s offered: p99 {:.2} ms, {:.0}/s achieved, {} dropped, errors {:.2}%",
             rate(next),
             next.latency.p99_ms,
             next.achieved_rps,
