@@ -62,6 +62,8 @@ use super::observation::{Observation, Outcome};
 mod completeness;
 #[cfg(test)]
 mod oracle;
+mod real_time;
+mod uniqueness;
 
 /// At most this many counter-examples (and witnesses) are kept per check.
 pub const MAX_EXAMPLES: usize = 10;
@@ -311,8 +313,8 @@ pub fn check(history: &History<'_>) -> Verdict {
     }
     let unknown = history.ops.len() as u64 - ok.len() as u64 - failed;
     let checks = vec![
-        uniqueness(history.ops, &ok),
-        real_time_order(history.ops, &ok, history.cross_node_skew_ns),
+        uniqueness::uniqueness(history.ops, &ok),
+        real_time::real_time_order(history.ops, &ok, history.cross_node_skew_ns),
         accounting(history, ok.len() as u64, unknown),
         range(history, &ok),
         completeness::completeness(history, &ok),
@@ -394,270 +396,6 @@ fn skipped(check: CheckName, detail: &str) -> CheckResult {
         examples: vec![],
         witnesses: vec![],
     }
-}
-
-fn uniqueness(ops: &[Observation], ok: &[u32]) -> CheckResult {
-    let mut by_count: Vec<(u64, u32)> = ok.iter().map(|&i| (ops[i as usize].count, i)).collect();
-    by_count.sort_unstable();
-    let mut duplicated_counts = 0u64;
-    let mut extra_ops = 0u64;
-    let mut examples = Vec::new();
-    let mut witnesses = Vec::new();
-    let mut i = 0;
-    while i < by_count.len() {
-        let mut j = i + 1;
-        while j < by_count.len() && by_count[j].0 == by_count[i].0 {
-            j += 1;
-        }
-        if j - i > 1 {
-            duplicated_counts += 1;
-            extra_ops += (j - i - 1) as u64;
-            if examples.len() < MAX_EXAMPLES {
-                let who: Vec<String> = by_count[i..j]
-                    .iter()
-                    .take(4)
-                    .map(|&(_, k)| describe(ops, k))
-                    .collect();
-                let times = match j - i {
-                    2 => "twice".to_owned(),
-                    n => format!("{n} times"),
-                };
-                let claim = format!(
-                    "count {} returned {times}: {}",
-                    by_count[i].0,
-                    who.join(" and ")
-                );
-                witnesses.push(Witness {
-                    claim: claim.clone(),
-                    count: Some(by_count[i].0),
-                    deadline_ns: None,
-                    ops: by_count[i..i + 2]
-                        .iter()
-                        .map(|&(_, k)| witness_op(ops, k, Role::Duplicate))
-                        .collect(),
-                });
-                examples.push(claim);
-            }
-        }
-        i = j;
-    }
-    let detail = if duplicated_counts == 0 {
-        format!("{} ok responses, all counts distinct", ok.len())
-    } else {
-        format!("{duplicated_counts} counts returned more than once ({extra_ops} lost updates)")
-    };
-    result(
-        CheckName::Uniqueness,
-        duplicated_counts,
-        detail,
-        examples,
-        witnesses,
-    )
-}
-
-/// Operations B that have an operation A which ended before B started yet
-/// returned a count ≥ B's. A sweep over B in start order keeps the largest
-/// count among operations that ended before B started.
-fn real_time_order(ops: &[Observation], ok: &[u32], skew_ns: u64) -> CheckResult {
-    let mut flagged = vec![false; ok.len()];
-    let mut found = Vec::new();
-    let multi_node = ok
-        .iter()
-        .any(|&i| ops[i as usize].node != ops[ok[0] as usize].node);
-    // Operations of one node share a clock: compare them exactly. Across
-    // nodes, only with the skew allowance.
-    if multi_node {
-        let mut nodes: Vec<u16> = ok.iter().map(|&i| ops[i as usize].node).collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        for node in nodes {
-            let members: Vec<u32> = (0..ok.len() as u32)
-                .filter(|&k| ops[ok[k as usize] as usize].node == node)
-                .collect();
-            sweep(ops, ok, members, 0, &mut flagged, &mut found);
-        }
-        sweep(
-            ops,
-            ok,
-            (0..ok.len() as u32).collect(),
-            skew_ns,
-            &mut flagged,
-            &mut found,
-        );
-    } else {
-        sweep(
-            ops,
-            ok,
-            (0..ok.len() as u32).collect(),
-            0,
-            &mut flagged,
-            &mut found,
-        );
-    }
-    let violations = flagged.iter().filter(|&&f| f).count() as u64;
-    let detail = if violations == 0 {
-        format!(
-            "every count exceeds the counts of all {} ok operations that ended before it started",
-            ok.len()
-        )
-    } else {
-        format!(
-            "{violations} operations returned a count no greater than one that had already completed"
-        )
-    };
-    let mut examples = Vec::new();
-    let mut witnesses = Vec::new();
-    for (a, b) in found {
-        let claim = format!(
-            "{} returned {} after {} had already returned {}",
-            describe(ops, b),
-            ops[b as usize].count,
-            describe(ops, a),
-            ops[a as usize].count
-        );
-        witnesses.push(Witness {
-            claim: claim.clone(),
-            count: Some(ops[b as usize].count),
-            deadline_ns: None,
-            ops: vec![
-                witness_op(ops, a, Role::EndedFirst),
-                witness_op(ops, b, Role::Later),
-            ],
-        });
-        examples.push(claim);
-    }
-    result(
-        CheckName::RealTimeOrder,
-        violations,
-        detail,
-        examples,
-        witnesses,
-    )
-}
-
-/// `members` index into `ok`; flags B when some A with
-/// `A.end + skew < B.start` has `A.count >= B.count`, and keeps the first
-/// [`MAX_EXAMPLES`] pairs (A, B) as op indices.
-///
-/// Without sorting by end: each A is filed under the first member (in start
-/// order) that started after it ended (a galloping search from where the
-/// previous A was filed, since ends follow starts closely), and a running
-/// maximum over the start order then gives each B the highest count that
-/// ended before it started.
-/// A history from a run is already in start order, so nothing is sorted.
-fn sweep(
-    ops: &[Observation],
-    ok: &[u32],
-    mut members: Vec<u32>,
-    skew_ns: u64,
-    flagged: &mut [bool],
-    found: &mut Vec<(u32, u32)>,
-) {
-    const NONE: u32 = u32::MAX;
-    let op = |k: u32| &ops[ok[k as usize] as usize];
-    // One pass for the starts, whether they are in order already (a run's
-    // history is), and whether every operation ends after it starts.
-    let mut ends_after_starts = true;
-    let mut read = |members: &[u32]| -> Vec<u64> {
-        members
-            .iter()
-            .map(|&k| {
-                let o = op(k);
-                ends_after_starts &= o.end_ns.saturating_add(skew_ns) >= o.start_ns;
-                o.start_ns
-            })
-            .collect()
-    };
-    let mut starts = read(&members);
-    if !starts.is_sorted() {
-        drop(starts);
-        members.sort_unstable_by_key(|&k| op(k).start_ns);
-        starts = read(&members);
-    }
-    let by_start = members;
-    // filed[p]: the member with the highest count among those that ended
-    // just before by_start[p] started (and after by_start[p - 1] did).
-    let mut filed = vec![NONE; by_start.len()];
-    // Ends follow starts closely: the last answer is a good place to look.
-    let mut p = 0;
-    let file = |filed: &mut [u32], p: &mut usize, a: u32| {
-        let t = op(a).end_ns.saturating_add(skew_ns);
-        *p = first_after_near(|i| starts[i], starts.len(), *p, t);
-        if *p < filed.len() && (filed[*p] == NONE || op(a).count > op(filed[*p]).count) {
-            filed[*p] = a;
-        }
-    };
-    // An operation that ends (plus the skew) before it starts would be filed
-    // under a member already passed: file everything first then.
-    if !ends_after_starts {
-        for &a in &by_start {
-            file(&mut filed, &mut p, a);
-        }
-    }
-    let mut best: Option<u32> = None; // largest count among those ended
-    for q in 0..by_start.len() {
-        let (b, a) = (by_start[q], filed[q]);
-        if a != NONE && best.is_none_or(|x| op(a).count > op(x).count) {
-            best = Some(a);
-        }
-        if let Some(a) = best
-            && op(a).count >= op(b).count
-            && !flagged[b as usize]
-        {
-            flagged[b as usize] = true;
-            if found.len() < MAX_EXAMPLES {
-                found.push((ok[a as usize], ok[b as usize]));
-            }
-        }
-        // Filed beyond q: read when the sweep gets there.
-        if ends_after_starts {
-            file(&mut filed, &mut p, b);
-        }
-    }
-}
-
-/// The first position `p` in `0..len` whose key is above `t` (`len` if
-/// none), keys nondecreasing; searched outwards from `hint` in doubling
-/// steps, then by bisection.
-fn first_after_near(key: impl Fn(usize) -> u64, len: usize, hint: usize, t: u64) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    let hint = hint.min(len - 1);
-    // Keys at positions below `lo` are ≤ t, at `hi` and above are > t.
-    let (mut lo, mut hi);
-    let mut step = 1;
-    if hint < len && key(hint) > t {
-        hi = hint;
-        lo = hint;
-        while lo > 0 {
-            let probe = lo.saturating_sub(step);
-            if key(probe) <= t {
-                lo = probe + 1;
-                break;
-            }
-            hi = probe;
-            lo = probe;
-            step *= 2;
-        }
-    } else {
-        lo = hint;
-        hi = lo;
-        while hi < len && key(hi) <= t {
-            lo = hi + 1;
-            hi = (lo + step).min(len);
-            step *= 2;
-        }
-    }
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if key(mid) <= t {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }
 
 fn accounting(history: &History<'_>, ok: u64, unknown: u64) -> CheckResult {
@@ -1266,21 +1004,6 @@ mod tests {
         assert_eq!(c["witnesses"][0]["ops"][1]["outcome"], "Unknown");
         let back: Verdict = serde_json::from_value(json).expect("parses back");
         assert_eq!(back.status, VerdictStatus::Fail);
-    }
-
-    proptest! {
-        #[test]
-        fn the_galloping_search_finds_what_bisection_finds(
-            mut keys in prop::collection::vec(0u64..100, 0..60),
-            hint in 0usize..70,
-            t in 0u64..110,
-        ) {
-            keys.sort_unstable();
-            prop_assert_eq!(
-                first_after_near(|i| keys[i], keys.len(), hint, t),
-                keys.partition_point(|&k| k <= t)
-            );
-        }
     }
 
     proptest! {
