@@ -366,6 +366,7 @@ fn build_attack(
         // run time from when all users are up, the schedule from its origin.
         goose.run_time = Some((end.as_secs_f64().ceil() as u64 + 1).to_string());
     }
+    let direct = state.is_direct();
     let mut attack = GooseAttack::initialize_with_config(goose)?
         .register_scenario(scenario!("visitor").register_transaction(visit_transaction(state)))
         .set_default(GooseDefault::NoTelnet, true)?
@@ -378,6 +379,15 @@ fn build_attack(
             GooseDefault::ReportFile,
             dir.join(run_dir::GOOSE_REPORT).to_string_lossy().as_ref(),
         )?;
+    if direct {
+        // No request goes through goose's client, and goose 0.19 sends a
+        // user's batch of transaction and scenario times only when a request
+        // fills or ages it: they would pile up all run, 16 bytes a request
+        // each (heaptrack). The harness records every iteration itself.
+        attack = attack
+            .set_default(GooseDefault::NoTransactionMetrics, true)?
+            .set_default(GooseDefault::NoScenarioMetrics, true)?;
+    }
     // Goose refuses these beside a test plan, defaults included.
     if let Some(plan) = &workload.step_plan {
         attack = attack.set_default(GooseDefault::TestPlan, plan.as_str())?;

@@ -124,6 +124,12 @@ impl RunState {
         })
     }
 
+    /// Requests go over the users' own connections, not goose's client
+    /// (a plain-http target).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
     pub fn now_ns(&self) -> u64 {
         self.clock.elapsed().as_nanos() as u64
     }
