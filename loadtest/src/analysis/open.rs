@@ -94,6 +94,10 @@ pub fn requests_begun(ops: &[Observation], from_s: f64, to_s: f64) -> u64 {
 pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation], max_dropped_rate: f64) {
     let model = OpenModel::of(e, ops);
     summary.open_model = Some(model);
+    // Arrivals do not wait for answers and latency counts from each one's
+    // intended start: there is no coordinated omission to correct.
+    summary.latency.all_co_corrected = summary.latency.all;
+    summary.latency.expected_interval_ms = 0.0;
     for (s, d) in summary.steps.iter_mut().zip(&e.step_dropped) {
         s.dropped = Some(*d);
         let offered = s.offered_rps.unwrap_or(0.0) * (s.to_s - s.from_s);
@@ -230,6 +234,10 @@ mod tests {
             "a third dropped: past the knee"
         );
         assert_eq!(s.knee, None);
+        assert_eq!(
+            s.latency.all_co_corrected, s.latency.all,
+            "nothing to correct"
+        );
         assert!(!s.passed);
         let t = s.thresholds.last().expect("dropped_rate");
         assert_eq!(t.name, "dropped_rate");

@@ -172,6 +172,12 @@ fn latency(o: &mut impl Write, s: &Summary) -> fmt::Result {
             l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms
         )?;
     }
+    if s.open_model.is_some() {
+        return writeln!(
+            o,
+            "  (open model: latency counts from each arrival's intended start, so nothing to correct)"
+        );
+    }
     writeln!(
         o,
         "  (CO correction: expected interval {:.3} ms per user)",

@@ -9,6 +9,7 @@ mod interrupt;
 mod memory;
 mod nemesis;
 mod nodes;
+mod open_model;
 mod racy_counter;
 mod runs;
 mod safety;

@@ -91,6 +91,28 @@ async fn usage_errors_exit_2_with_a_clear_message() {
         (&["-t", "10seconds"], "--run-time"),
         (&["--timeout", "soon"], "--timeout"),
         (&["--dashboard"], "--dashboard"),
+        (&["--arrival-rate", "0"], "--arrival-rate"),
+        (&["--arrival-rate", "nan"], "--arrival-rate"),
+        (&["--arrival-rate", "inf"], "--arrival-rate"),
+        (
+            &["--arrival-rate", "5", "-u", "3"],
+            "--arrival-rate: not with --users",
+        ),
+        (
+            &["--arrival-rate", "5", "--user-rate", "2"],
+            "--arrival-rate: not with --user-rate",
+        ),
+        (
+            &["--arrival-rate", "5", "--steps", "2,4"],
+            "--arrival-rate: not with --steps",
+        ),
+        (&["--rate-steps", "10,0"], "--rate-steps"),
+        (
+            &["--rate-steps", "10,20", "-t", "5"],
+            "--rate-steps: not with --run-time",
+        ),
+        (&["--arrival-rate", "5", "--rate-steps", "10"], "give one"),
+        (&["--max-users", "8"], "--max-users"),
     ];
     let (_tmp, out) = crate::helpers::out_dir();
     let out_s = out.to_str().expect("utf-8 temp path");

@@ -1,0 +1,261 @@
+//! The open workload model against a stage that slows down mid-run: the
+//! open model keeps offering its rate (and says what it dropped) where the
+//! closed model's rate falls with the stage. Judged by ratios of rates the
+//! test server itself measured, never by timings.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+use crate::helpers::{assert_accounts_for_every_increment, run};
+
+/// An atomic counter (test code, on 127.0.0.1) that answers in 5 ms until
+/// `slow_after` past its first POST, then in 200 ms; it notes when each
+/// POST arrived.
+struct SlowingCounter {
+    url: String,
+    slow_after: Duration,
+    first_post: Arc<OnceLock<Instant>>,
+    posts: Arc<Mutex<Vec<Instant>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SlowingCounter {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct Shared {
+    count: AtomicU64,
+    slow_after: Duration,
+    first_post: Arc<OnceLock<Instant>>,
+    posts: Arc<Mutex<Vec<Instant>>>,
+}
+
+async fn answer(
+    shared: &Shared,
+    req: hyper::Request<local_stage::RequestBody>,
+) -> hyper::Response<Full<Bytes>> {
+    let query = req.uri().query().unwrap_or("");
+    let path = counter_lambda::path::path_from_query(Some(query)).unwrap_or_default();
+    let count = if req.method() == hyper::Method::POST {
+        let now = Instant::now();
+        let first = *shared.first_post.get_or_init(|| now);
+        shared.posts.lock().expect("lock").push(now);
+        let count = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
+        let latency = if now.duration_since(first) < shared.slow_after {
+            Duration::from_millis(5)
+        } else {
+            Duration::from_millis(200)
+        };
+        tokio::time::sleep(latency).await;
+        count
+    } else {
+        shared.count.load(Ordering::SeqCst)
+    };
+    let body = serde_json::json!({"path": path, "count": count}).to_string();
+    hyper::Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response")
+}
+
+async fn spawn_slowing_counter(slow_after: Duration) -> SlowingCounter {
+    let first_post = Arc::new(OnceLock::new());
+    let posts = Arc::new(Mutex::new(Vec::new()));
+    let shared = Arc::new(Shared {
+        count: AtomicU64::new(0),
+        slow_after,
+        first_post: first_post.clone(),
+        posts: posts.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(local_stage::serve(
+        listener,
+        move |req| {
+            let shared = shared.clone();
+            async move { answer(&shared, req).await }
+        },
+        local_stage::ServeOptions::default(),
+    ));
+    SlowingCounter {
+        url,
+        slow_after,
+        first_post,
+        posts,
+        server,
+    }
+}
+
+impl SlowingCounter {
+    fn posts(&self) -> u64 {
+        self.posts.lock().expect("lock").len() as u64
+    }
+
+    /// POSTs a second that reached the stage while it was fast and while
+    /// it was slow, each half less its first half second (the change
+    /// settling), the slow half up to the last POST.
+    fn rates(&self) -> (f64, f64) {
+        let posts = self.posts.lock().expect("lock");
+        let first = *self.first_post.get().expect("a POST arrived");
+        let last = *posts.last().expect("a POST arrived");
+        let settle = Duration::from_millis(500);
+        let rate = |from: Instant, to: Instant| {
+            let n = posts.iter().filter(|t| **t >= from && **t < to).count();
+            n as f64 / to.saturating_duration_since(from).as_secs_f64().max(1e-3)
+        };
+        let switch = first + self.slow_after;
+        (rate(first + settle, switch), rate(switch + settle, last))
+    }
+}
+
+/// A run against the server: `-t 5`, bounded, its own run id.
+async fn run_against(stage: &SlowingCounter, id: &str, args: &[&str]) -> crate::helpers::Run {
+    let mut all = vec![
+        "--host",
+        &stage.url,
+        "-q",
+        "--max-duration",
+        "60",
+        "--max-requests",
+        "20000",
+    ];
+    all.extend_from_slice(args);
+    run(id, &all).await
+}
+
+#[tokio::test]
+async fn the_open_model_keeps_offering_its_rate_when_the_stage_slows_and_the_closed_model_does_not()
+{
+    let slow_after = Duration::from_millis(2500);
+    let stage = spawn_slowing_counter(slow_after).await;
+    let open = run_against(
+        &stage,
+        "open-slowing",
+        &["--arrival-rate", "200", "--max-users", "64", "-t", "5"],
+    )
+    .await;
+    assert_eq!(open.code(), Some(0), "{}{}", open.stdout(), open.stderr());
+    let (fast, slow) = stage.rates();
+    assert!(
+        slow >= 0.7 * 200.0,
+        "the open model kept offering 200/s in the slow half: fast {fast:.0}/s, slow {slow:.0}/s"
+    );
+    let s = open.summary();
+    let m = s.open_model.expect("summary.json has the open model");
+    assert_eq!(m.max_users, 64);
+    assert!(
+        (m.offered_rps - 200.0).abs() < 1.0,
+        "offered {}/s",
+        m.offered_rps
+    );
+    assert!(m.achieved_rps >= 0.7 * m.offered_rps, "{m:?}");
+    assert!(m.sent + m.dropped <= m.offered, "{m:?}");
+    assert_eq!(m.sent, s.requests.total, "every request was a slot");
+    assert!(
+        open.stdout().contains("open model: offered"),
+        "{}",
+        open.stdout()
+    );
+    assert_accounts_for_every_increment(&s);
+    drop(stage);
+
+    let stage = spawn_slowing_counter(slow_after).await;
+    let closed = run_against(&stage, "closed-slowing", &["-u", "8", "-t", "5"]).await;
+    assert_eq!(
+        closed.code(),
+        Some(0),
+        "{}{}",
+        closed.stdout(),
+        closed.stderr()
+    );
+    let (fast, slow) = stage.rates();
+    assert!(
+        slow <= 0.5 * fast,
+        "the closed model's rate fell with the stage: fast {fast:.0}/s, slow {slow:.0}/s"
+    );
+    assert!(closed.summary().open_model.is_none());
+}
+
+#[tokio::test]
+async fn a_pool_too_small_for_the_rate_drops_arrivals_and_says_so_and_every_sent_request_is_judged()
+{
+    // Slow from the first request: 2 users at 200 ms serve about 10/s.
+    let stage = spawn_slowing_counter(Duration::ZERO).await;
+    let r = run_against(
+        &stage,
+        "open-small-pool",
+        &["--arrival-rate", "200", "--max-users", "2", "-t", "3"],
+    )
+    .await;
+    let s = r.summary();
+    let m = s.open_model.expect("summary.json has the open model");
+    assert!(m.dropped > 0, "{m:?}");
+    assert!(m.achieved_rps < 0.5 * m.offered_rps, "{m:?}");
+    // Every offered slot was sent or dropped (a slot a user held when the
+    // run ended, at most one a user, is neither).
+    assert!(m.sent + m.dropped <= m.offered, "{m:?}");
+    assert!(m.sent + m.dropped + 2 >= m.offered, "{m:?}");
+    // The verdict judged every request sent, and only those.
+    let v = &s.verdict;
+    assert_eq!(v.ok + v.failed + v.unknown, s.requests.total);
+    assert_eq!(s.requests.total, stage.posts(), "the stage saw each one");
+    assert_accounts_for_every_increment(&s);
+    // Dropped arrivals fail the run like errors do, and the report says so.
+    assert_eq!(r.code(), Some(1), "{}", r.stdout());
+    let t = s
+        .thresholds
+        .iter()
+        .find(|t| t.name == "dropped_rate")
+        .expect("a dropped_rate threshold");
+    assert!(!t.passed && t.actual > 0.5, "{t:?}");
+    let text = r.stdout();
+    assert!(text.contains(&format!("dropped {}", m.dropped)), "{text}");
+}
+
+#[tokio::test]
+async fn rate_steps_find_the_knee_in_offered_rate_terms() {
+    // 16 users at 200 ms serve about 80/s: 20/s and 40/s fit, 160/s does not.
+    let stage = spawn_slowing_counter(Duration::ZERO).await;
+    let r = run_against(
+        &stage,
+        "open-steps",
+        &[
+            "--rate-steps",
+            "20,40,160",
+            "--max-users",
+            "16",
+            "--step-secs",
+            "2",
+            "--warmup-secs",
+            "1",
+        ],
+    )
+    .await;
+    let s = r.summary();
+    assert_eq!(s.steps.len(), 3, "{}", r.stdout());
+    let offered: Vec<_> = s.steps.iter().map(|st| st.offered_rps).collect();
+    assert_eq!(offered, vec![Some(20.0), Some(40.0), Some(160.0)]);
+    let last = &s.steps[2];
+    assert!(last.dropped.is_some_and(|d| d > 0), "{last:?}");
+    assert!(last.achieved_rps < 0.75 * 160.0, "{last:?}");
+    assert_eq!(s.knee, Some(1), "{}", r.stdout());
+    assert_eq!(
+        r.code(),
+        Some(0),
+        "the first step was within: {}",
+        r.stdout()
+    );
+    let text = r.stdout();
+    assert!(text.contains("knee: 40/s offered"), "{text}");
+    assert!(text.contains("past it, at 160/s offered"), "{text}");
+    assert_accounts_for_every_increment(&s);
+}
