@@ -299,16 +299,12 @@ fn encode_figures(
     }
     let mut m = e.encode_descriptor(
         "loadtest_requests_by_status",
-        "Requests by HTTP status; status=\"none\": no response came.",
+        "Requests by HTTP status; status=\"0\": no response came (as summary.json's by_status).",
         None,
         MetricType::Counter,
     )?;
     for (status, n) in &f.by_status {
-        let status = if *status == 0 {
-            "none".to_owned()
-        } else {
-            status.to_string()
-        };
+        let status = status.to_string();
         ConstCounter::new(*n).encode(m.encode_family(&[("status", status)])?)?;
     }
     encode_latency(e, f)?;

@@ -65,18 +65,19 @@ impl SecondLine {
         let (ok, failed, unknown) = (d(|f| f.ok), d(|f| f.failed), d(|f| f.unknown));
         let requests = ok + failed + unknown;
         let interval_s = interval.as_secs_f64();
+        let rps = if interval_s > 0.0 {
+            requests as f64 / interval_s
+        } else {
+            0.0
+        };
         Self {
             second,
-            interval_s,
+            interval_s: (interval_s * 1000.0).round() / 1000.0,
             requests,
             ok,
             failed,
             unknown,
-            achieved_rps: if interval_s > 0.0 {
-                requests as f64 / interval_s
-            } else {
-                0.0
-            },
+            achieved_rps: (rps * 10.0).round() / 10.0,
             p50_ms: quantile_ms(&latency, 0.5),
             p99_ms: quantile_ms(&latency, 0.99),
             dropped: d(|f| f.dropped),

@@ -343,4 +343,27 @@ mod tests {
             "a count past the tracked range is counted, not marked"
         );
     }
+
+    #[test]
+    fn figures_count_statuses_latency_and_requests_in_flight() {
+        let live = LiveStats::new(0, 100);
+        let first = live.request_begins();
+        let second = live.request_begins();
+        assert_eq!(live.figures().in_flight, 2);
+        drop(first);
+        live.observe(&Observation::ok(0, 2_000_000, 1));
+        let mut failed = Observation::ok(0, 1_000_000, 0);
+        (failed.status, failed.outcome) = (400, Outcome::Failed);
+        live.observe(&failed);
+        let mut lost = Observation::ok(0, 500_000, 0);
+        (lost.status, lost.outcome) = (0, Outcome::Unknown);
+        live.observe(&lost);
+        drop(second);
+        let f = live.figures();
+        assert_eq!(f.in_flight, 0, "each guard ends its request");
+        assert_eq!(f.by_status, vec![(0, 1), (200, 1), (400, 1)]);
+        assert_eq!((f.ok, f.failed, f.unknown), (1, 1, 1));
+        assert_eq!(f.latency_sum_us, 3_500);
+        assert_eq!(f.latency.iter().sum::<u64>(), 3);
+    }
 }

@@ -7,6 +7,7 @@ mod inconclusive;
 mod installed;
 mod interrupt;
 mod memory;
+mod metrics;
 mod nemesis;
 mod nodes;
 mod open_model;
