@@ -219,13 +219,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         Display::for_stderr(quiet),
     )
     .await;
-    let final_metrics = live.finish();
 
     let faults = target.stop_nemesis().await;
     let final_read = read_final_count(&http, &target.host, &path).await;
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
+    let final_metrics = live.finish();
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let facts = RunFacts {
         run_id,
