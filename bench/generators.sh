@@ -139,25 +139,23 @@ speed() {
 }
 
 # Max RSS of loadtest at two request counts: the growth per extra request
-# is what recording one costs. Also without goose's own transaction and
-# scenario metrics (whose channel and aggregates grow with the run).
+# is what recording and judging one costs (the records, the checker's
+# working memory at the end, and anything else that grows with the run).
 memory() {
-    local variant
-    for variant in default no-goose-metrics; do
-        local rss=() extra=()
-        [[ $variant == no-goose-metrics ]] && extra=(--no-transaction-metrics --no-scenario-metrics)
-        for n in "$MEM_SMALL" "$MEM_LARGE"; do
-            /usr/bin/time -f "%M" -o "$WORK/time" "${PIN_GEN[@]}" "$BIN/loadtest" --host "$URL" \
-                -u "$CONNS" -r "$CONNS" -t 600 --max-requests "$n" --run-id "mem-$variant-$n" \
-                --out-dir "$WORK/runs" -q "${extra[@]}" >/dev/null
-            local recorded
-            recorded=$(jq -r .requests.total "$WORK/runs/mem-$variant-$n/summary.json")
-            rss+=("$(cat "$WORK/time")")
-            echo "loadtest ($variant) --max-requests $n: $recorded recorded, max RSS ${rss[-1]} KiB"
-        done
-        awk -v a="${rss[0]}" -v b="${rss[1]}" -v n1="$MEM_SMALL" -v n2="$MEM_LARGE" -v v="$variant" \
-            'BEGIN { printf "memory (%s): %.1f bytes per recorded request (max RSS growth between %d and %d)\n", v, (b - a) * 1024 / (n2 - n1), n1, n2 }'
+    local rss=()
+    for n in "$MEM_SMALL" "$MEM_LARGE"; do
+        /usr/bin/time -f "%M" -o "$WORK/time" "${PIN_GEN[@]}" "$BIN/loadtest" --host "$URL" \
+            -u "$CONNS" -r "$CONNS" -t 600 --max-requests "$n" --run-id "mem-$n" \
+            --out-dir "$WORK/runs" -q >/dev/null 2>&1
+        local recorded verdict
+        recorded=$(jq -r .requests.total "$WORK/runs/mem-$n/summary.json")
+        verdict=$(jq -r 'if .passed then "PASS" else "FAIL" end' "$WORK/runs/mem-$n/summary.json")
+        rss+=("$(cat "$WORK/time")")
+        echo "loadtest --max-requests $n: $recorded recorded ($verdict), max RSS ${rss[-1]} KiB"
+        [[ $recorded == "$n" && $verdict == PASS ]] || { echo "not every request recorded, or not PASS" >&2; exit 1; }
     done
+    awk -v a="${rss[0]}" -v b="${rss[1]}" -v n1="$MEM_SMALL" -v n2="$MEM_LARGE" \
+        'BEGIN { printf "memory: %.1f bytes per recorded request (max RSS growth between %d and %d)\n", (b - a) * 1024 / (n2 - n1), n1, n2 }'
 }
 
 case $WHAT in
