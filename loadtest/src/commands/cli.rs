@@ -60,7 +60,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "PREFIX", default_value = "/__loadtest")]
     pub path_prefix: String,
 
-    /// Run id, shared by a run's nodes [default: time and a random suffix].
+    /// Run id, shared by a run's nodes [default: time + random].
     #[arg(long, value_name = "ID", value_parser = parse_run_id)]
     pub run_id: Option<String>,
 
@@ -93,7 +93,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = fraction)]
     pub max_error_rate: f64,
 
-    /// Abort the run early once the error rate passes this fraction...
+    /// Abort once the error rate exceeds this...
     #[arg(long, value_name = "FRACTION", default_value_t = 0.5, value_parser = fraction)]
     pub abort_error_rate: f64,
 
@@ -101,7 +101,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub abort_min_requests: u64,
 
-    /// The run stops by itself after this many requests.
+    /// Stop after this many requests.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_requests: u64,
 
@@ -109,9 +109,9 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub max_duration: u64,
 
-    /// The run stops by itself before its records take more MiB than this.
+    /// Stop before the records take more MiB than this.
     ///
-    /// Each request's record takes 32 bytes in memory; room for the run's
+    /// Not a failure. Each request's record takes 32 bytes in memory; room for the run's
     /// records is reserved at the start (backed only as they arrive).
     #[arg(long, value_name = "MIB", default_value_t = 1024.0, value_parser = mebibytes)]
     pub max_memory: f64,
@@ -122,22 +122,24 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "RPS")]
     pub user_rate: Option<f64>,
 
-    /// Open model: start this many iterations a second, whatever the answers.
+    /// Open model: start this many requests a second.
     ///
-    /// k6's constant-arrival-rate: a pool of --max-users users serves the
+    /// Whatever the answers (k6's constant-arrival-rate): a pool of --max-users users serves the
     /// arrivals; one due when no user is free is dropped (counted, never
     /// sent late); latency counts from the intended start. -t sets how long.
     #[arg(long, value_name = "RPS", value_parser = rate)]
     pub arrival_rate: Option<f64>,
 
-    /// Open-model stepped run: offer each of these arrival rates in turn.
+    /// Open-model stepped run: each arrival rate in turn.
     ///
     /// As --steps (a warm-up, then each held --step-secs), in req/s
     /// offered; the knee is stated as the offered rate.
     #[arg(long, value_name = "RPS,...", value_delimiter = ',', num_args = 1.., value_parser = rate)]
     pub rate_steps: Vec<f64>,
 
-    /// The open model's pool of users, all started before the first arrival [default: 100].
+    /// The open model's pool of users [default: 100].
+    ///
+    /// All started before the first arrival.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_users: Option<u64>,
 
@@ -157,12 +159,15 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub help_goose: bool,
 
-    /// Seconds of unmeasured warm-up: before the first step, and before a
-    /// plain run on the local stage.
+    /// Seconds of unmeasured warm-up (README).
+    ///
+    /// Before the first step, and before a plain run on the local stage.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
     pub warmup_secs: u64,
 
-    /// Fewer ok responses than this: INCONCLUSIVE (exit 1), never a pass.
+    /// Fewer ok responses: INCONCLUSIVE (exit 1).
+    ///
+    /// Never a pass.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_ok: u64,
 
