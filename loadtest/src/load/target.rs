@@ -201,3 +201,19 @@ pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(all(test, feature = "local-stage"))]
+mod tests {
+    use crate::analysis::faults::KINDS;
+
+    /// The kinds `--nemesis` accepts (and the report names) are the ones
+    /// the stage can apply, in the same order.
+    #[test]
+    fn the_fault_kinds_the_cli_accepts_are_the_stages() {
+        let stage: Vec<&str> = local_stage::FaultKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect();
+        assert_eq!(stage, KINDS);
+    }
+}
