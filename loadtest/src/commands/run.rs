@@ -141,6 +141,7 @@ impl Workload {
             return match (self.user_plan, self.offered_at(elapsed)) {
                 (Some(peak), _) => format!("test plan, up to {peak} users"),
                 (None, Some(r)) => format!("open, {r}/s offered, {} users", self.peak_users),
+                (None, None) if self.open.is_some() => "open, schedule done".to_owned(),
                 (None, None) => format!("{} users", self.peak_users),
             };
         }
@@ -152,6 +153,7 @@ impl Workload {
                 format!("warm-up, {}", Self::step_label(&self.windows[0]))
             }
             Some(i) => format!("step {}/{n}, {}", i + 1, Self::step_label(&self.windows[i])),
+            None if self.open.is_some() => "schedule done".to_owned(),
             None => "ramping down".to_owned(),
         }
     }
@@ -779,6 +781,39 @@ fn validate_open(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), Usag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_workload_is_a_pool_and_a_schedule_and_progress_names_its_rates() {
+        use clap::Parser;
+        let workload = |args: &[&str]| {
+            let cli = super::super::cli::Cli::try_parse_from([&["loadtest"], args].concat())
+                .expect("valid flags");
+            Workload::of(&cli.run.harness, &cli.run.goose)
+        };
+        let w = workload(&[
+            "--rate-steps",
+            "10,20",
+            "--step-secs",
+            "2",
+            "--warmup-secs",
+            "1",
+        ]);
+        assert_eq!(w.peak_users, DEFAULT_MAX_USERS);
+        assert_eq!(w.planned, Some(Duration::from_secs(5)));
+        let at = |s: f64| Duration::from_secs_f64(s);
+        assert_eq!(w.phase(at(0.5)), "warm-up, 10/s offered");
+        assert_eq!(w.phase(at(3.5)), "step 2/2, 20/s offered");
+        assert_eq!(w.offered_at(at(3.5)), Some(20.0));
+        assert_eq!(w.phase(at(5.5)), "schedule done");
+        let w = workload(&["--arrival-rate", "50", "--max-users", "8", "-t", "4"]);
+        assert_eq!((w.peak_users, w.planned), (8, Some(Duration::from_secs(4))));
+        assert_eq!(w.phase(at(1.0)), "open, 50/s offered, 8 users");
+        let closed = workload(&["-u", "3"]);
+        assert_eq!(
+            (closed.open.is_none(), closed.offered_at(at(1.0))),
+            (true, None)
+        );
+    }
 
     #[test]
     fn time_spans_read_as_goose_reads_them() {
