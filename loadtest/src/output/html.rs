@@ -171,12 +171,12 @@ fn steps(o: &mut String, s: &Summary) {
     if s.steps.is_empty() {
         return;
     }
-    o.push_str("<h2>Steps</h2><table><tr><th>step</th><th>users</th><th>offered/s</th><th>achieved/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>throttled</th><th>within thresholds</th></tr>");
+    o.push_str("<h2>Steps</h2><table><tr><th>step</th><th>users</th><th>offered/s</th><th>achieved/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>throttled</th><th>dropped</th><th>within thresholds</th></tr>");
     for (i, st) in s.steps.iter().enumerate() {
         let knee = if Some(i) == s.knee { " (knee)" } else { "" };
         let _ = write!(
             o,
-            "<tr><td>{}{knee}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2} %</td><td>{:.2} %</td><td>{}</td></tr>",
+            "<tr><td>{}{knee}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2} %</td><td>{:.2} %</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             st.users,
             st.offered_rps
@@ -186,6 +186,8 @@ fn steps(o: &mut String, s: &Summary) {
             st.latency.p99_ms,
             100.0 * st.error_rate,
             100.0 * st.throttle_rate,
+            // Only the open model drops arrivals.
+            st.dropped.map_or("–".to_owned(), |d| d.to_string()),
             if st.within_thresholds { "yes" } else { "no" }
         );
     }
