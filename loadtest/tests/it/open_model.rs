@@ -140,7 +140,18 @@ async fn the_open_model_keeps_offering_its_rate_when_the_stage_slows_and_the_clo
     let open = run_against(
         &stage,
         "open-slowing",
-        &["--arrival-rate", "200", "--max-users", "64", "-t", "5"],
+        // A stall on a busy machine may drop a few arrivals: the rate is
+        // what is judged here, not the run's thresholds.
+        &[
+            "--arrival-rate",
+            "200",
+            "--max-users",
+            "64",
+            "-t",
+            "5",
+            "--max-error-rate",
+            "0.25",
+        ],
     )
     .await;
     assert_eq!(open.code(), Some(0), "{}{}", open.stdout(), open.stderr());
@@ -223,16 +234,19 @@ async fn a_pool_too_small_for_the_rate_drops_arrivals_and_says_so_and_every_sent
 
 #[tokio::test]
 async fn rate_steps_find_the_knee_in_offered_rate_terms() {
-    // 16 users at 200 ms serve about 80/s: 20/s and 40/s fit, 160/s does not.
+    // 24 users at 200 ms serve about 120/s: 20/s and 40/s fit with room
+    // (a stall of 0.4 s would still leave users free), 320/s does not.
     let stage = spawn_slowing_counter(Duration::ZERO).await;
     let r = run_against(
         &stage,
         "open-steps",
         &[
             "--rate-steps",
-            "20,40,160",
+            "20,40,320",
             "--max-users",
-            "16",
+            "24",
+            "--max-error-rate",
+            "0.05",
             "--step-secs",
             "2",
             "--warmup-secs",
@@ -243,10 +257,10 @@ async fn rate_steps_find_the_knee_in_offered_rate_terms() {
     let s = r.summary();
     assert_eq!(s.steps.len(), 3, "{}", r.stdout());
     let offered: Vec<_> = s.steps.iter().map(|st| st.offered_rps).collect();
-    assert_eq!(offered, vec![Some(20.0), Some(40.0), Some(160.0)]);
+    assert_eq!(offered, vec![Some(20.0), Some(40.0), Some(320.0)]);
     let last = &s.steps[2];
     assert!(last.dropped.is_some_and(|d| d > 0), "{last:?}");
-    assert!(last.achieved_rps < 0.75 * 160.0, "{last:?}");
+    assert!(last.achieved_rps < 0.75 * 320.0, "{last:?}");
     assert_eq!(s.knee, Some(1), "{}", r.stdout());
     assert_eq!(
         r.code(),
@@ -256,6 +270,6 @@ async fn rate_steps_find_the_knee_in_offered_rate_terms() {
     );
     let text = r.stdout();
     assert!(text.contains("knee: 40/s offered"), "{text}");
-    assert!(text.contains("past it, at 160/s offered"), "{text}");
+    assert!(text.contains("past it, at 320/s offered"), "{text}");
     assert_accounts_for_every_increment(&s);
 }
