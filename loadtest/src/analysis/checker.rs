@@ -299,25 +299,49 @@ impl Verdict {
     }
 }
 
+/// The ok operations of a history, by index in history order: found by
+/// filtering when a check reads them, never stored (a run's history is
+/// mostly ok operations, and an index of them would cost 4 bytes each).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct OkOps<'a> {
+    ops: &'a [Observation],
+    len: usize,
+}
+
+impl<'a> OkOps<'a> {
+    pub(super) fn of(ops: &'a [Observation]) -> Self {
+        let len = ops.iter().filter(|o| o.outcome == Outcome::Ok).count();
+        Self { ops, len }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = u32> + Clone + 'a {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.outcome == Outcome::Ok)
+            .map(|(i, _)| i as u32)
+    }
+}
+
 /// Runs every check.
 pub fn check(history: &History<'_>) -> Verdict {
-    // One pass: the ok operations' indices, and how many failed.
-    let mut ok: Vec<u32> = Vec::with_capacity(history.ops.len());
-    let mut failed = 0u64;
-    for (i, o) in history.ops.iter().enumerate() {
-        match o.outcome {
-            Outcome::Ok => ok.push(i as u32),
-            Outcome::Failed => failed += 1,
-            Outcome::Unknown => {}
-        }
-    }
+    let ok = OkOps::of(history.ops);
+    let failed = history
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Failed)
+        .count() as u64;
     let unknown = history.ops.len() as u64 - ok.len() as u64 - failed;
     let checks = vec![
-        uniqueness::uniqueness(history.ops, &ok),
-        real_time::real_time_order(history.ops, &ok, history.cross_node_skew_ns),
+        uniqueness::uniqueness(history.ops, ok),
+        real_time::real_time_order(history.ops, ok, history.cross_node_skew_ns),
         accounting(history, ok.len() as u64, unknown),
-        range(history, &ok),
-        completeness::completeness(history, &ok),
+        range(history, ok),
+        completeness::completeness(history, ok),
     ];
     let status = if checks.iter().any(|c| c.status == Status::Fail) {
         VerdictStatus::Fail
@@ -443,12 +467,12 @@ fn accounting(history: &History<'_>, ok: u64, unknown: u64) -> CheckResult {
     }
 }
 
-fn range(history: &History<'_>, ok: &[u32]) -> CheckResult {
+fn range(history: &History<'_>, ok: OkOps<'_>) -> CheckResult {
     let (lo, hi) = (history.initial, history.final_count);
     let mut violations = 0u64;
     let mut examples = Vec::new();
     let mut witnesses = Vec::new();
-    for &i in ok {
+    for i in ok.iter() {
         let c = history.ops[i as usize].count;
         if c <= lo || c > hi {
             violations += 1;

@@ -21,7 +21,7 @@
 //! operations.
 
 use super::{
-    CheckName, CheckResult, History, MAX_EXAMPLES, Role, Witness, describe, result, skipped,
+    CheckName, CheckResult, History, MAX_EXAMPLES, OkOps, Role, Witness, describe, result, skipped,
     witness_op,
 };
 use crate::analysis::observation::{Observation, Outcome};
@@ -30,7 +30,7 @@ use crate::analysis::observation::{Observation, Outcome};
 /// needed elsewhere, are named in one witness.
 const CLAIMED_SHOWN: usize = 3;
 
-pub(super) fn completeness(h: &History<'_>, ok: &[u32]) -> CheckResult {
+pub(super) fn completeness(h: &History<'_>, ok: OkOps<'_>) -> CheckResult {
     if h.outside_traffic {
         return skipped(
             CheckName::Completeness,
@@ -117,7 +117,7 @@ pub(super) fn completeness(h: &History<'_>, ok: &[u32]) -> CheckResult {
 /// For each operation in `unknown`, the highest count returned by an ok
 /// operation that ended before it started (0 when none did): it can have
 /// taken only counts above that.
-fn highest_preceding(h: &History<'_>, ok: &[u32], unknown: &[u32], one_node: bool) -> Vec<u64> {
+fn highest_preceding(h: &History<'_>, ok: OkOps<'_>, unknown: &[u32], one_node: bool) -> Vec<u64> {
     let ops = h.ops;
     let mut highest = vec![0u64; unknown.len()];
     if unknown.is_empty() {
@@ -137,7 +137,7 @@ fn highest_preceding(h: &History<'_>, ok: &[u32], unknown: &[u32], one_node: boo
     // ...and each node's own pairs by its own clock.
     let mut by_node: Vec<u32> = (0..unknown.len() as u32).collect();
     by_node.sort_unstable_by_key(|&k| ops[unknown[k as usize] as usize].node);
-    let mut ok_by_node: Vec<u32> = ok.to_vec();
+    let mut ok_by_node: Vec<u32> = ok.iter().collect();
     ok_by_node.sort_unstable_by_key(|&i| ops[i as usize].node);
     let mut a = 0;
     let mut b = 0;
@@ -324,9 +324,9 @@ impl Returned {
     }
 
     #[cfg(test)]
-    fn of(h: &History<'_>, ok: &[u32]) -> Self {
+    fn of(h: &History<'_>, ok: OkOps<'_>) -> Self {
         let mut r = Self::new(h);
-        for &i in ok {
+        for i in ok.iter() {
             r.add(h.ops[i as usize].count);
         }
         r.seal();
@@ -391,7 +391,7 @@ impl Returned {
 /// operations early enough but needed for lower counts.
 fn explain(
     h: &History<'_>,
-    ok: &[u32],
+    ok: OkOps<'_>,
     unknown: &[u32],
     thresholds: &[u64],
     orphan_runs: &[(u64, u64)],
@@ -400,7 +400,7 @@ fn explain(
     let op = |i: u32| &ops[i as usize];
     // One pass over the ok operations for all the bounds.
     let mut bounds: Vec<Option<u32>> = vec![None; orphan_runs.len()];
-    for &i in ok {
+    for i in ok.iter() {
         for (w, &(v, _)) in orphan_runs.iter().enumerate() {
             if op(i).count > v && bounds[w].is_none_or(|b| op(i).end_ns < op(b).end_ns) {
                 bounds[w] = Some(i);
@@ -421,7 +421,6 @@ fn explain(
         // one with a higher count that ended before it started.
         let stopper = too_late.and_then(|u| {
             ok.iter()
-                .copied()
                 .filter(|&i| op(i).count > v && h.precedes(op(i), op(u)))
                 .min_by_key(|&i| op(i).end_ns)
         });
@@ -542,16 +541,16 @@ mod tests {
             .iter()
             .map(|&c| Observation::ok(0, 1, c))
             .collect();
-        let idx: Vec<u32> = (0..ok.len() as u32).collect();
+        let idx = OkOps::of(&ok);
         let mut bits = Vec::new();
         let h = History::new(0, 130, &ok);
-        Returned::of(&h, &idx).for_each_gap(|a, b| bits.push((a, b)));
+        Returned::of(&h, idx).for_each_gap(|a, b| bits.push((a, b)));
         assert_eq!(bits, vec![(1, 1), (4, 6), (8, 69), (72, 130)]);
-        assert!(matches!(Returned::of(&h, &idx), Returned::Bits { .. }));
+        assert!(matches!(Returned::of(&h, idx), Returned::Bits { .. }));
         let wide = History::new(0, 1 << 20, &ok);
-        assert!(matches!(Returned::of(&wide, &idx), Returned::Sorted { .. }));
+        assert!(matches!(Returned::of(&wide, idx), Returned::Sorted { .. }));
         let mut sorted = Vec::new();
-        Returned::of(&wide, &idx).for_each_gap(|a, b| sorted.push((a, b)));
+        Returned::of(&wide, idx).for_each_gap(|a, b| sorted.push((a, b)));
         assert_eq!(
             sorted,
             vec![(1, 1), (4, 6), (8, 69), (72, 199), (201, 1 << 20)]

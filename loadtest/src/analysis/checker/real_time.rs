@@ -17,14 +17,15 @@
 //!
 //! [`History::precedes`]: super::History::precedes
 
-use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
-use super::{CheckName, CheckResult, MAX_EXAMPLES, Role, Witness, describe, result, witness_op};
+use super::{
+    CheckName, CheckResult, MAX_EXAMPLES, OkOps, Role, Witness, describe, result, witness_op,
+};
 use crate::analysis::observation::Observation;
 
-pub(super) fn real_time_order(ops: &[Observation], ok: &[u32], skew_ns: u64) -> CheckResult {
+pub(super) fn real_time_order(ops: &[Observation], ok: OkOps<'_>, skew_ns: u64) -> CheckResult {
     let (violations, found) = violations(ops, ok, skew_ns);
     let detail = if violations == 0 {
         format!(
@@ -69,37 +70,42 @@ pub(super) fn real_time_order(ops: &[Observation], ok: &[u32], skew_ns: u64) -> 
 /// How many ok operations B have an A that precedes them with a count
 /// ≥ theirs, and the first [`MAX_EXAMPLES`] such pairs (A, B), B in start
 /// order.
-fn violations(ops: &[Observation], ok: &[u32], skew_ns: u64) -> (u64, Vec<(u32, u32)>) {
-    let Some(&first) = ok.first() else {
+fn violations(ops: &[Observation], ok: OkOps<'_>, skew_ns: u64) -> (u64, Vec<(u32, u32)>) {
+    let Some(first) = ok.iter().next() else {
         return (0, vec![]);
     };
-    let multi_node = ok
-        .iter()
-        .any(|&i| ops[i as usize].node != ops[first as usize].node);
-    let by_start: Cow<'_, [u32]> = if ok.is_sorted_by_key(|&i| ops[i as usize].start_ns) {
-        Cow::Borrowed(ok)
-    } else {
-        let mut sorted = ok.to_vec();
-        sorted.sort_by_key(|&i| ops[i as usize].start_ns);
-        Cow::Owned(sorted)
-    };
-    // Across nodes, with the allowance; and each node by its own clock.
+    let node = ops[first as usize].node;
+    let multi_node = ok.iter().any(|i| ops[i as usize].node != node);
     let skew_ns = if multi_node { skew_ns } else { 0 };
-    let mut across = Sweep::new(ops, by_start.iter().copied(), skew_ns);
+    if ok.iter().map(|i| ops[i as usize].start_ns).is_sorted() {
+        sweep(ops, ok.iter(), multi_node, skew_ns)
+    } else {
+        let mut by_start: Vec<u32> = ok.iter().collect();
+        by_start.sort_by_key(|&i| ops[i as usize].start_ns);
+        sweep(ops, by_start.iter().copied(), multi_node, skew_ns)
+    }
+}
+
+/// [`violations`] over the ok operations in start order.
+fn sweep(
+    ops: &[Observation],
+    by_start: impl Iterator<Item = u32> + Clone,
+    multi_node: bool,
+    skew_ns: u64,
+) -> (u64, Vec<(u32, u32)>) {
+    // Across nodes, with the allowance; and each node by its own clock.
+    let mut across = Sweep::new(ops, by_start.clone(), skew_ns);
     let mut per_node: Vec<(u16, Sweep)> = Vec::new();
     if multi_node {
-        let nodes: BTreeSet<u16> = by_start.iter().map(|&i| ops[i as usize].node).collect();
+        let nodes: BTreeSet<u16> = by_start.clone().map(|i| ops[i as usize].node).collect();
         for node in nodes {
-            let members = by_start
-                .iter()
-                .copied()
-                .filter(|&i| ops[i as usize].node == node);
+            let members = by_start.clone().filter(|&i| ops[i as usize].node == node);
             per_node.push((node, Sweep::new(ops, members, 0)));
         }
     }
     let mut flagged = 0u64;
     let mut found = Vec::new();
-    for &b in by_start.iter() {
+    for b in by_start {
         let node = ops[b as usize].node;
         let local = per_node
             .binary_search_by_key(&node, |(n, _)| *n)
@@ -107,8 +113,7 @@ fn violations(ops: &[Observation], ok: &[u32], skew_ns: u64) -> (u64, Vec<(u32, 
             .and_then(|k| per_node[k].1.judge(ops, b));
         // Every operation is passed to the sweep across nodes too.
         let across_hit = across.judge(ops, b);
-        let hit = local.or(across_hit);
-        if let Some(a) = hit {
+        if let Some(a) = local.or(across_hit) {
             flagged += 1;
             if found.len() < MAX_EXAMPLES {
                 found.push((a, b));

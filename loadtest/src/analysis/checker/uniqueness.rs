@@ -9,7 +9,9 @@
 //! second pass, only when something is duplicated, gathers the operations
 //! of the first few duplicated counts for the report.
 
-use super::{CheckName, CheckResult, MAX_EXAMPLES, Role, Witness, describe, result, witness_op};
+use super::{
+    CheckName, CheckResult, MAX_EXAMPLES, OkOps, Role, Witness, describe, result, witness_op,
+};
 use crate::analysis::observation::Observation;
 
 /// Operations named in one example.
@@ -36,7 +38,7 @@ struct Group {
     ops: Vec<u32>,
 }
 
-pub(super) fn uniqueness(ops: &[Observation], ok: &[u32]) -> CheckResult {
+pub(super) fn uniqueness(ops: &[Observation], ok: OkOps<'_>) -> CheckResult {
     let found = find(ops, ok);
     let mut examples = Vec::new();
     let mut witnesses = Vec::new();
@@ -75,8 +77,8 @@ pub(super) fn uniqueness(ops: &[Observation], ok: &[u32]) -> CheckResult {
     )
 }
 
-fn find(ops: &[Observation], ok: &[u32]) -> Duplicates {
-    let counts = ok.iter().map(|&i| ops[i as usize].count);
+fn find(ops: &[Observation], ok: OkOps<'_>) -> Duplicates {
+    let counts = ok.iter().map(|i| ops[i as usize].count);
     let (Some(lo), Some(hi)) = (counts.clone().min(), counts.max()) else {
         return Duplicates::default();
     };
@@ -88,12 +90,12 @@ fn find(ops: &[Observation], ok: &[u32]) -> Duplicates {
     }
 }
 
-fn by_bitmap(ops: &[Observation], ok: &[u32], lo: u64, hi: u64) -> Duplicates {
+fn by_bitmap(ops: &[Observation], ok: OkOps<'_>, lo: u64, hi: u64) -> Duplicates {
     let words = ((hi - lo) / 64 + 1) as usize;
     let mut seen = vec![0u64; words];
     let mut twice = vec![0u64; words];
     let mut found = Duplicates::default();
-    for &i in ok {
+    for i in ok.iter() {
         let v = ops[i as usize].count - lo;
         let (w, bit) = ((v / 64) as usize, 1u64 << (v % 64));
         if seen[w] & bit == 0 {
@@ -130,7 +132,7 @@ fn by_bitmap(ops: &[Observation], ok: &[u32], lo: u64, hi: u64) -> Duplicates {
             ops: vec![],
         })
         .collect();
-    for &i in ok {
+    for i in ok.iter() {
         let count = ops[i as usize].count;
         if let Ok(g) = found.groups.binary_search_by_key(&count, |g| g.count) {
             let g = &mut found.groups[g];
@@ -143,8 +145,8 @@ fn by_bitmap(ops: &[Observation], ok: &[u32], lo: u64, hi: u64) -> Duplicates {
     found
 }
 
-fn by_sorting(ops: &[Observation], ok: &[u32]) -> Duplicates {
-    let mut by_count = ok.to_vec();
+fn by_sorting(ops: &[Observation], ok: OkOps<'_>) -> Duplicates {
+    let mut by_count: Vec<u32> = ok.iter().collect();
     by_count.sort_unstable_by_key(|&i| (ops[i as usize].count, i));
     let mut found = Duplicates::default();
     for run in by_count.chunk_by(|&a, &b| ops[a as usize].count == ops[b as usize].count) {
@@ -167,6 +169,7 @@ fn by_sorting(ops: &[Observation], ok: &[u32]) -> Duplicates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analysis::observation::Outcome;
     use proptest::prelude::*;
 
     fn ops_with(counts: &[u64]) -> Vec<Observation> {
@@ -180,8 +183,7 @@ mod tests {
     #[test]
     fn duplicates_are_counted_once_per_count_and_once_per_extra_operation() {
         let ops = ops_with(&[5, 7, 5, 9, 5, 7, 8]);
-        let ok: Vec<u32> = (0..ops.len() as u32).collect();
-        let found = find(&ops, &ok);
+        let found = find(&ops, OkOps::of(&ops));
         assert_eq!(found.counts, 2, "5 and 7");
         assert_eq!(found.extra_ops, 3, "two more 5s, one more 7");
         assert_eq!(found.groups[0].count, 5);
@@ -193,9 +195,9 @@ mod tests {
     #[test]
     fn a_sparse_range_is_sorted_and_gives_the_same_answer() {
         let ops = ops_with(&[1, u64::MAX, 1, u64::MAX - 1, u64::MAX]);
-        let ok: Vec<u32> = (0..ops.len() as u32).collect();
-        let found = find(&ops, &ok);
-        assert_eq!(found, by_sorting(&ops, &ok));
+        let ok = OkOps::of(&ops);
+        let found = find(&ops, ok);
+        assert_eq!(found, by_sorting(&ops, ok));
         assert_eq!(found.counts, 2);
         assert_eq!(found.extra_ops, 2);
     }
@@ -204,13 +206,16 @@ mod tests {
         /// The bitmap and the sort agree on every history, the witnesses too.
         #[test]
         fn bitmap_and_sorting_agree(counts in prop::collection::vec(1u64..200, 1..300)) {
-            let ops = ops_with(&counts);
-            // Only some operations are ok: every third is left out.
-            let ok: Vec<u32> = (0..ops.len() as u32).filter(|i| i % 3 != 2).collect();
-            let lo = ok.iter().map(|&i| counts[i as usize]).min();
-            let hi = ok.iter().map(|&i| counts[i as usize]).max();
+            let mut ops = ops_with(&counts);
+            // Only some operations are ok: every third is unknown.
+            for o in ops.iter_mut().skip(2).step_by(3) {
+                o.outcome = Outcome::Unknown;
+            }
+            let ok = OkOps::of(&ops);
+            let lo = ok.iter().map(|i| counts[i as usize]).min();
+            let hi = ok.iter().map(|i| counts[i as usize]).max();
             if let (Some(lo), Some(hi)) = (lo, hi) {
-                prop_assert_eq!(by_bitmap(&ops, &ok, lo, hi), by_sorting(&ops, &ok));
+                prop_assert_eq!(by_bitmap(&ops, ok, lo, hi), by_sorting(&ops, ok));
             }
         }
     }
