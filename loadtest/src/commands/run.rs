@@ -473,6 +473,9 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
         {
             goose::trigger_killswitch(&format!("{} received", signal.name()));
         }
+        if let Some(arrivals) = &state.arrivals {
+            arrivals.drop_overdue(&state.live.dropped);
+        }
         if last.0.elapsed() >= Duration::from_secs(1) {
             let total = state.live.total();
             let rps = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();

@@ -243,6 +243,20 @@ impl ArrivalQueue {
         Some(origin + claim.at)
     }
 
+    /// Drops every slot already past its grace that no user took (the rule
+    /// `claim` applies), so the live count of drops does not wait for a
+    /// user to come back.
+    pub fn drop_overdue(&self, dropped: &std::sync::atomic::AtomicU64) {
+        let Some(origin) = self.origin() else {
+            return;
+        };
+        let now = Instant::now().saturating_duration_since(origin);
+        let n = self.lock().settle(now.saturating_sub(LATE_GRACE));
+        if n > 0 {
+            dropped.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// When the schedule began, if a user ever claimed.
     pub fn origin(&self) -> Option<Instant> {
         self.origin.get().copied()
