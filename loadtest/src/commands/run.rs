@@ -473,7 +473,11 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
         {
             goose::trigger_killswitch(&format!("{} received", signal.name()));
         }
-        if let Some(arrivals) = &state.arrivals {
+        // Once the run is being stopped, users stop taking arrivals: the
+        // ones falling due then were not for want of a free user.
+        if let Some(arrivals) = &state.arrivals
+            && !goose::is_killswitch_triggered()
+        {
             arrivals.drop_overdue(&state.live.dropped);
         }
         if last.0.elapsed() >= Duration::from_secs(1) {
