@@ -9,10 +9,12 @@
 //!   report.html         self-contained report, charts as inline SVG
 //!   over-time.svg, latency-vs-throughput.svg (stepped runs)
 //!   goose-report.html   goose's own report (its charts need the internet)
+//!   per-second.jsonl    the timeline, a line a second as the run goes
 //! ```
 //!
 //! The names are [`crate::analysis::summary::files`]: summary.json lists
-//! them, and this module writes them.
+//! them, and this module writes them (all but per-second.jsonl, which
+//! `load/per_second.rs` writes during the run).
 
 use std::fmt::Write as _;
 use std::io::BufWriter;
