@@ -29,7 +29,8 @@ pub struct RunEvidence {
     /// Fewer ok responses than this make the verdict inconclusive (`--min-ok`).
     pub min_ok: u64,
     pub response_bytes_mean: f64,
-    pub cpu_percent: f64,
+    /// `None` where the platform does not tell.
+    pub cpu_percent: Option<f64>,
     pub cores: usize,
     pub aborted: Option<String>,
     pub stopped_early: Option<String>,
@@ -54,7 +55,7 @@ impl RunEvidence {
             cross_node_skew_ns: 0,
             min_ok: DEFAULT_MIN_OK,
             response_bytes_mean: 0.0,
-            cpu_percent: 0.0,
+            cpu_percent: None,
             cores: 1,
             aborted: None,
             stopped_early: None,
@@ -105,7 +106,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
             files::PLOT_LATENCY_VS_THROUGHPUT.into(),
         );
     }
-    let saturated = a.cpu_percent > 90.0 * a.cores as f64;
+    let saturated = a.cpu_percent.is_some_and(|c| c > 90.0 * a.cores as f64);
     let passed = verdict.passed()
         && a.aborted.is_none()
         && a.interrupted.is_none()
@@ -268,7 +269,7 @@ mod tests {
             cross_node_skew_ns: 0,
             min_ok: 1,
             response_bytes_mean: 30.0,
-            cpu_percent: 10.0,
+            cpu_percent: Some(10.0),
             cores: 2,
             aborted: None,
             stopped_early: None,
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn a_saturated_generator_is_flagged() {
         let mut a = analysis();
-        a.cpu_percent = 195.0;
+        a.cpu_percent = Some(195.0);
         let s = analyse(
             a,
             &ops(),
@@ -336,6 +337,19 @@ mod tests {
             },
         );
         assert!(s.generator.saturated);
+    }
+
+    #[test]
+    fn a_cpu_time_the_platform_does_not_tell_stays_unknown() {
+        let mut a = analysis();
+        a.cpu_percent = None;
+        let thresholds = Thresholds {
+            max_p99_ms: None,
+            max_error_rate: 0.0,
+        };
+        let s = analyse(a, &ops(), &thresholds);
+        assert_eq!(s.generator.cpu_percent_of_one_core, None);
+        assert!(!s.generator.saturated);
     }
 
     /// A stepped run goes past the bend on purpose: a later step that

@@ -190,8 +190,9 @@ pub struct LatencyReport {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Generator {
-    /// CPU time of this process over the run, as a percentage of one core.
-    pub cpu_percent_of_one_core: f64,
+    /// CPU time of this process over the run, as a percentage of one core;
+    /// `null` where the platform does not tell (never a made-up 0).
+    pub cpu_percent_of_one_core: Option<f64>,
     pub cores: usize,
     /// Over 90% of the machine's cores: latencies then include the
     /// generator's own queueing.

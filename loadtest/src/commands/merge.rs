@@ -204,7 +204,11 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
         } else {
             0.0
         },
-        cpu_percent: sum(&|s| s.generator.cpu_percent_of_one_core),
+        // Unknown on any node: unknown for the run.
+        cpu_percent: nodes
+            .iter()
+            .map(|n| n.summary.generator.cpu_percent_of_one_core)
+            .sum(),
         cores: nodes.iter().map(|n| n.summary.generator.cores).sum(),
         aborted: (!aborted.is_empty()).then(|| aborted.join("; ")),
         stopped_early: None,

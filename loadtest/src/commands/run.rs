@@ -227,6 +227,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
+    settle_arrivals(&state, &execution);
     let final_metrics = live.finish();
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let facts = RunFacts {
@@ -516,13 +517,12 @@ fn judge(
     let server_timing = state.server_timing();
     let stopped_early = state.stopped.get().cloned();
     let interrupted = signals::interrupted().map(|i| i.name().to_owned());
-    let ended_early = aborted.is_some() || stopped_early.is_some() || interrupted.is_some();
-    let (open, windows) = open_evidence(&state, workload, ended_early);
+    let (open, windows) = open_evidence(&state, workload);
     let ops = state.recorder.into_sorted();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cpu_percent = execution.cpu.map_or(0.0, |c| {
-        100.0 * c.as_secs_f64() / execution.wall.as_secs_f64().max(1e-9)
-    });
+    let cpu_percent = execution
+        .cpu
+        .map(|c| 100.0 * c.as_secs_f64() / execution.wall.as_secs_f64().max(1e-9));
     let evidence = RunEvidence {
         run,
         other_nodes_write: harness.node_id.is_some(),
@@ -552,17 +552,27 @@ fn judge(
     (summary, ops)
 }
 
+/// The open model's arrivals that fell due and no user took are dropped
+/// (not after a run that stopped early: its users had stopped taking
+/// them), before the final figures are exported, so /metrics counts them.
+fn settle_arrivals(state: &RunState, execution: &Execution) {
+    if let Some(queue) = &state.arrivals {
+        let ended_early = state.aborted.get().is_some()
+            || execution.goose_error.is_some()
+            || state.stopped.get().is_some()
+            || signals::interrupted().is_some();
+        queue.finish(&state.live.dropped, !ended_early);
+    }
+}
+
 /// The open model's record on the run's clock, and the step windows moved
 /// from the schedule's origin onto it; a closed run's windows unchanged.
-fn open_evidence(
-    state: &RunState,
-    workload: &Workload,
-    ended_early: bool,
-) -> (Option<OpenEvidence>, Vec<StepWindow>) {
+fn open_evidence(state: &RunState, workload: &Workload) -> (Option<OpenEvidence>, Vec<StepWindow>) {
     let Some(queue) = &state.arrivals else {
         return (None, workload.windows.clone());
     };
-    let (until, arrivals) = queue.finish(&state.live.dropped, !ended_early);
+    // Settled already (`settle_arrivals`): this only reads.
+    let (until, arrivals) = queue.finish(&state.live.dropped, false);
     let origin_s = queue.origin().map_or(0.0, |o| {
         o.saturating_duration_since(state.clock).as_secs_f64()
     });

@@ -315,8 +315,9 @@ fn generator(o: &mut impl Write, s: &Summary) -> fmt::Result {
     let g = &s.generator;
     writeln!(
         o,
-        "\nGenerator CPU: {:.0}% of one core ({} cores){}",
-        g.cpu_percent_of_one_core,
+        "\nGenerator CPU: {} of one core ({} cores){}",
+        g.cpu_percent_of_one_core
+            .map_or("unknown".to_owned(), |c| format!("{c:.0}%")),
         g.cores,
         if g.saturated {
             "  WARNING: the generator saturated the machine; latencies include its own queueing"

@@ -224,7 +224,7 @@ fn fake_node(out: &std::path::Path, run_id: &str, node: u16) -> String {
         cross_node_skew_ns: 0,
         min_ok: 1,
         response_bytes_mean: 30.0,
-        cpu_percent: 10.0,
+        cpu_percent: Some(10.0),
         cores: 2,
         aborted: None,
         stopped_early: None,
