@@ -81,9 +81,15 @@ async fn add(client: &Client, table: &str, key: &str) -> bool {
         .is_ok()
 }
 
+/// The middle value; the mean of the two middle ones for an even count.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 0 {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    } else {
+        v[n / 2]
+    }
 }
 
 #[tokio::main]
