@@ -21,12 +21,7 @@ fn function_lengths(source: &str) -> Vec<(String, usize)> {
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
-        let after = ["pub(crate) ", "pub ", ""]
-            .iter()
-            .find_map(|p| trimmed.strip_prefix(p))
-            .unwrap_or(trimmed);
-        let after = after.strip_prefix("async ").unwrap_or(after);
-        let Some(rest) = after.strip_prefix("fn ") else {
+        let Some(rest) = without_qualifiers(trimmed).strip_prefix("fn ") else {
             continue;
         };
         if line.trim_end().ends_with(';') {
@@ -44,6 +39,28 @@ fn function_lengths(source: &str) -> Vec<(String, usize)> {
     found
 }
 
+/// `line` without its visibility (`pub`, `pub(crate)`, `pub(super)`,
+/// `pub(in path)`) and the qualifiers that may precede `fn`.
+fn without_qualifiers(line: &str) -> &str {
+    let mut rest = line;
+    if let Some(after) = rest.strip_prefix("pub") {
+        let after = match after.strip_prefix('(') {
+            Some(inner) => inner.split_once(')').map_or(after, |(_, tail)| tail),
+            None => after,
+        };
+        if let Some(after) = after.strip_prefix(' ') {
+            rest = after;
+        }
+    }
+    while let Some(after) = ["const ", "async ", "unsafe "]
+        .iter()
+        .find_map(|q| rest.strip_prefix(q))
+    {
+        rest = after;
+    }
+    rest
+}
+
 #[test]
 fn the_measure_of_a_function_is_what_it_spans() {
     let src = "fn a() {\n    x();\n}\n\npub async fn b(\n    y: u8,\n) {\n}\nfn c();\n";
@@ -51,6 +68,27 @@ fn the_measure_of_a_function_is_what_it_spans() {
         function_lengths(src),
         vec![("a".to_owned(), 3), ("b".to_owned(), 4)]
     );
+}
+
+#[test]
+fn every_visibility_and_qualifier_is_measured() {
+    let body = "{\n    x();\n}\n";
+    for head in [
+        "pub(super) fn f()",
+        "pub(in crate::analysis) fn f()",
+        "pub(crate) const fn f()",
+        "pub async unsafe fn f()",
+        "    pub(self) fn f()",
+    ] {
+        let indent = &head[..head.len() - head.trim_start().len()];
+        let src = format!("{head} {}", body.replace('\n', &format!("\n{indent}")));
+        assert_eq!(
+            function_lengths(src.trim_end()),
+            vec![("f".to_owned(), 3)],
+            "{head}"
+        );
+    }
+    assert_eq!(function_lengths("pub struct fn_like;\npubfn x() {\n}\n"), vec![]);
 }
 
 #[test]

@@ -37,72 +37,27 @@ pub(super) fn completeness(h: &History<'_>, ok: OkOps<'_>) -> CheckResult {
             "skipped: others write to this counter too, so the counts nobody here was told of are not ours to explain (outside traffic, or other nodes: `loadtest merge` checks their runs together)",
         );
     }
-    // One pass: the unknown operations, the counts returned, and whether
-    // one node made every operation that counts.
-    let ops = h.ops;
-    let mut unknown: Vec<u32> = Vec::new();
-    let mut returned = Returned::new(h);
-    let mut first_node = None;
-    let mut one_node = true;
-    for (i, o) in ops.iter().enumerate() {
-        match o.outcome {
-            Outcome::Ok => returned.add(o.count),
-            Outcome::Unknown => unknown.push(i as u32),
-            Outcome::Failed => continue,
-        }
-        one_node &= *first_node.get_or_insert(o.node) == o.node;
-    }
-    returned.seal();
-    let thresholds = highest_preceding(h, ok, &unknown, one_node);
-
-    // Thresholds in increasing order: the unknowns free for a count are a
-    // prefix of this order, growing with the count.
-    let mut sorted_thresholds = thresholds.clone();
-    sorted_thresholds.sort_unstable();
-    let mut admitted = 0usize;
-    let mut free = 0u64;
-    let mut missing = 0u64;
-    let mut orphans = 0u64;
-    // (first orphaned count, how many in its run)
-    let mut orphan_runs: Vec<(u64, u64)> = Vec::new();
-    returned.for_each_gap(|lo, hi| {
-        let len = hi - lo + 1;
-        missing += len;
-        while admitted < sorted_thresholds.len() && sorted_thresholds[admitted] < lo {
-            admitted += 1;
-            free += 1;
-        }
-        let taken = free.min(len);
-        free -= taken;
-        if taken < len {
-            orphans += len - taken;
-            if orphan_runs.len() < MAX_EXAMPLES {
-                orphan_runs.push((lo + taken, len - taken));
-            }
-        }
-    });
-
+    let survey = Survey::of(h);
+    let thresholds = highest_preceding(h, ok, &survey.unknown, survey.one_node);
+    let Sweep {
+        missing,
+        orphans,
+        orphan_runs,
+    } = Sweep::over(&survey.returned, &thresholds);
     let (lo, hi) = (h.initial, h.final_count);
+    let unknown = survey.unknown.len();
     if orphans == 0 {
-        let detail = if missing == 0 {
-            format!("every count in ({lo}, {hi}] was returned by an ok response")
-        } else if missing == 1 {
-            format!(
-                "the one count in ({lo}, {hi}] that no ok response returned can be owned by an unknown operation that started in time ({} unknown)",
-                unknown.len()
-            )
-        } else {
-            format!(
-                "each of the {missing} counts in ({lo}, {hi}] that no ok response returned can be owned by its own unknown operation, one that started in time ({} unknown)",
-                unknown.len()
-            )
-        };
-        return result(CheckName::Completeness, 0, detail, vec![], vec![]);
+        return result(
+            CheckName::Completeness,
+            0,
+            all_owned(lo, hi, missing, unknown),
+            vec![],
+            vec![],
+        );
     }
-    let witnesses = explain(h, ok, &unknown, &thresholds, &orphan_runs);
+    let witnesses = explain(h, ok, &survey.unknown, &thresholds, &orphan_runs);
     let detail = format!(
-        "{orphans} of the {missing} counts in ({lo}, {hi}] that no ok response returned can have been taken by no unknown operation ({} unknown): counts that appeared from nowhere",
-        unknown.len()
+        "{orphans} of the {missing} counts in ({lo}, {hi}] that no ok response returned can have been taken by no unknown operation ({unknown} unknown): counts that appeared from nowhere"
     );
     let examples = witnesses.iter().map(|w| w.claim.clone()).collect();
     result(
@@ -112,6 +67,95 @@ pub(super) fn completeness(h: &History<'_>, ok: OkOps<'_>) -> CheckResult {
         examples,
         witnesses,
     )
+}
+
+/// One pass over the history: the unknown operations, the counts
+/// returned, and whether one node made every operation that counts.
+struct Survey {
+    unknown: Vec<u32>,
+    returned: Returned,
+    one_node: bool,
+}
+
+impl Survey {
+    fn of(h: &History<'_>) -> Self {
+        let mut unknown: Vec<u32> = Vec::new();
+        let mut returned = Returned::new(h);
+        let mut first_node = None;
+        let mut one_node = true;
+        for (i, o) in h.ops.iter().enumerate() {
+            match o.outcome {
+                Outcome::Ok => returned.add(o.count),
+                Outcome::Unknown => unknown.push(i as u32),
+                Outcome::Failed => continue,
+            }
+            one_node &= *first_node.get_or_insert(o.node) == o.node;
+        }
+        returned.seal();
+        Self {
+            unknown,
+            returned,
+            one_node,
+        }
+    }
+}
+
+/// The sweep over the counts no ok operation returned, in increasing
+/// order, each handed to an unknown operation still free that could have
+/// taken it.
+struct Sweep {
+    missing: u64,
+    orphans: u64,
+    /// (first orphaned count, how many in its run), at most
+    /// [`MAX_EXAMPLES`].
+    orphan_runs: Vec<(u64, u64)>,
+}
+
+impl Sweep {
+    /// `thresholds[k]`: unknown k can have taken only counts above it.
+    fn over(returned: &Returned, thresholds: &[u64]) -> Self {
+        // Thresholds in increasing order: the unknowns free for a count are
+        // a prefix of this order, growing with the count.
+        let mut sorted_thresholds = thresholds.to_vec();
+        sorted_thresholds.sort_unstable();
+        let mut admitted = 0usize;
+        let mut free = 0u64;
+        let mut sweep = Self {
+            missing: 0,
+            orphans: 0,
+            orphan_runs: Vec::new(),
+        };
+        returned.for_each_gap(|lo, hi| {
+            let len = hi - lo + 1;
+            sweep.missing += len;
+            while admitted < sorted_thresholds.len() && sorted_thresholds[admitted] < lo {
+                admitted += 1;
+                free += 1;
+            }
+            let taken = free.min(len);
+            free -= taken;
+            if taken < len {
+                sweep.orphans += len - taken;
+                if sweep.orphan_runs.len() < MAX_EXAMPLES {
+                    sweep.orphan_runs.push((lo + taken, len - taken));
+                }
+            }
+        });
+        sweep
+    }
+}
+
+/// The passing detail: every count in `(lo, hi]` returned or owned.
+fn all_owned(lo: u64, hi: u64, missing: u64, unknown: usize) -> String {
+    match missing {
+        0 => format!("every count in ({lo}, {hi}] was returned by an ok response"),
+        1 => format!(
+            "the one count in ({lo}, {hi}] that no ok response returned can be owned by an unknown operation that started in time ({unknown} unknown)"
+        ),
+        _ => format!(
+            "each of the {missing} counts in ({lo}, {hi}] that no ok response returned can be owned by its own unknown operation, one that started in time ({unknown} unknown)"
+        ),
+    }
 }
 
 /// For each operation in `unknown`, the highest count returned by an ok

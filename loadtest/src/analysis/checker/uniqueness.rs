@@ -194,12 +194,21 @@ mod tests {
 
     #[test]
     fn a_sparse_range_is_sorted_and_gives_the_same_answer() {
-        let ops = ops_with(&[1, u64::MAX, 1, u64::MAX - 1, u64::MAX]);
+        // (1000 - 1) / 16 = 62 ≥ 5 operations: sparse enough that `find`
+        // sorts, small enough for a bitmap to check it against.
+        let ops = ops_with(&[1, 1000, 1, 999, 1000]);
         let ok = OkOps::of(&ops);
+        assert!((1000 - 1) / 16 >= ops.len() as u64, "find takes the sort");
         let found = find(&ops, ok);
+        assert_eq!(found, by_bitmap(&ops, ok, 1, 1000));
         assert_eq!(found, by_sorting(&ops, ok));
-        assert_eq!(found.counts, 2);
-        assert_eq!(found.extra_ops, 2);
+        assert_eq!((found.counts, found.extra_ops), (2, 2));
+        assert_eq!((found.groups[0].count, found.groups[1].count), (1, 1000));
+
+        // Near u64::MAX a bitmap could not even be allocated: `find` must sort.
+        let ops = ops_with(&[1, u64::MAX, 1, u64::MAX - 1, u64::MAX]);
+        let found = find(&ops, OkOps::of(&ops));
+        assert_eq!((found.counts, found.extra_ops), (2, 2));
     }
 
     proptest! {
