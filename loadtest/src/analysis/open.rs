@@ -94,10 +94,7 @@ pub fn requests_begun(ops: &[Observation], from_s: f64, to_s: f64) -> u64 {
 pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation], max_dropped_rate: f64) {
     let model = OpenModel::of(e, ops);
     summary.open_model = Some(model);
-    // Arrivals do not wait for answers and latency counts from each one's
-    // intended start: there is no coordinated omission to correct.
-    summary.latency.all_co_corrected = summary.latency.all;
-    summary.latency.expected_interval_ms = 0.0;
+    nothing_to_correct(summary);
     for (s, d) in summary.steps.iter_mut().zip(&e.step_dropped) {
         s.dropped = Some(*d);
         let offered = s.offered_rps.unwrap_or(0.0) * (s.to_s - s.from_s);
@@ -106,22 +103,45 @@ pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation], max_d
         }
     }
     summary.knee = knee(&summary.steps, summary.usl.as_ref());
-    let dropped_rate = if model.offered == 0 {
-        0.0
-    } else {
-        model.dropped as f64 / model.offered as f64
-    };
-    let threshold = ThresholdResult {
-        name: "dropped_rate".into(),
-        limit: max_dropped_rate,
-        actual: dropped_rate,
-        passed: dropped_rate <= max_dropped_rate,
-    };
+    let threshold = dropped_rate(&model, max_dropped_rate);
     summary.passed &= match summary.steps.first() {
         None => threshold.passed,
         Some(first) => first.within_thresholds,
     };
     summary.thresholds.push(threshold);
+}
+
+/// A merge's summary: the nodes' combined open model judged as [`apply`]
+/// judges a run, from the counts each node recorded (a merge has no
+/// steps, so the run's `dropped_rate` threshold is all there is to judge).
+pub fn apply_combined(summary: &mut Summary, model: OpenModel, max_dropped_rate: f64) {
+    summary.open_model = Some(model);
+    nothing_to_correct(summary);
+    let threshold = dropped_rate(&model, max_dropped_rate);
+    summary.passed &= threshold.passed;
+    summary.thresholds.push(threshold);
+}
+
+/// Arrivals do not wait for answers and latency counts from each one's
+/// intended start: there is no coordinated omission to correct.
+fn nothing_to_correct(summary: &mut Summary) {
+    summary.latency.all_co_corrected = summary.latency.all;
+    summary.latency.expected_interval_ms = 0.0;
+}
+
+/// The run's `dropped_rate` threshold: dropped over offered arrivals.
+fn dropped_rate(model: &OpenModel, max_dropped_rate: f64) -> ThresholdResult {
+    let actual = if model.offered == 0 {
+        0.0
+    } else {
+        model.dropped as f64 / model.offered as f64
+    };
+    ThresholdResult {
+        name: "dropped_rate".into(),
+        limit: max_dropped_rate,
+        actual,
+        passed: actual <= max_dropped_rate,
+    }
 }
 
 /// The first step past the knee, in offered-rate terms: "at 400/s

@@ -213,7 +213,8 @@ pub struct MergeArgs {
     /// As for a run: fail (exit 1) when p99 over all nodes exceeds this.
     #[arg(long, value_name = "MS")]
     pub max_p99: Option<f64>,
-    /// As for a run: fail (exit 1) when failed + unknown over all nodes exceed this fraction.
+    /// As for a run: fail (exit 1) when failed + unknown over all nodes exceed this fraction
+    /// (or, for open-model nodes, their dropped arrivals over those offered).
     #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = fraction)]
     pub max_error_rate: f64,
     /// As for a run: fewer ok responses over all nodes make the verdict INCONCLUSIVE.

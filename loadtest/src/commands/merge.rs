@@ -11,7 +11,7 @@ use super::cli::MergeArgs;
 use crate::UsageError;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::observation::{self, Observation};
-use crate::analysis::open::OpenModel;
+use crate::analysis::open::{self, OpenModel};
 use crate::analysis::stats::{ServerTiming, new_histogram};
 use crate::analysis::summary::{RunFacts, Start, Summary, files};
 use crate::output::run_dir;
@@ -71,7 +71,10 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     );
     summary.start = Start::merged(nodes.iter().map(|n| &n.summary.start));
     let open: Vec<OpenModel> = nodes.iter().filter_map(|n| n.summary.open_model).collect();
-    summary.open_model = OpenModel::combine(&open);
+    if let Some(model) = OpenModel::combine(&open) {
+        // The nodes' drops judged together, by the run's rule and limit.
+        open::apply_combined(&mut summary, model, args.max_error_rate);
+    }
     let out = match &args.out {
         Some(o) => o.clone(),
         None => nodes[0]

@@ -194,8 +194,15 @@ async fn a_start_instant_already_past_is_refused_through_the_entrypoint() {
 
 /// A node's run directory written through the library, as a run writes it.
 fn fake_node(out: &std::path::Path, run_id: &str, node: u16) -> String {
+    fake_open_node(out, run_id, node, None)
+}
+
+/// [`fake_node`], and with `Some(dropped)` an open-model node: its
+/// arrivals those it sent plus `dropped`, judged as a run judges them.
+fn fake_open_node(out: &std::path::Path, run_id: &str, node: u16, dropped: Option<u64>) -> String {
     use loadtest::analysis::analyse::{RunEvidence, Thresholds, analyse};
     use loadtest::analysis::observation::Observation;
+    use loadtest::analysis::open::{OpenEvidence, apply};
     use loadtest::analysis::summary::RunFacts;
     // Node n returns counts n, n + 2, ...: two nodes interleave into one
     // atomic history of 2 × OPS counts.
@@ -233,7 +240,7 @@ fn fake_node(out: &std::path::Path, run_id: &str, node: u16) -> String {
         windows: vec![],
         per_user_rps: None,
     };
-    let summary = analyse(
+    let mut summary = analyse(
         evidence,
         &ops,
         &Thresholds {
@@ -241,6 +248,17 @@ fn fake_node(out: &std::path::Path, run_id: &str, node: u16) -> String {
             max_error_rate: 0.01,
         },
     );
+    if let Some(dropped) = dropped {
+        let e = OpenEvidence {
+            max_users: 1,
+            from_s: 0.0,
+            to_s: 1.0,
+            offered: OPS + dropped,
+            dropped,
+            step_dropped: vec![],
+        };
+        apply(&mut summary, &e, &ops, 0.01);
+    }
     let dir = out.join(format!("{run_id}-node-{node}"));
     std::fs::create_dir_all(&dir).expect("dir");
     loadtest::output::run_dir::write_run(&dir, &summary, &ops).expect("written");
@@ -286,5 +304,46 @@ async fn merge_refuses_directories_that_are_not_one_run() {
         Some(0),
         "the two nodes of one run merge: {}",
         stdout(&o)
+    );
+}
+
+#[tokio::test]
+async fn open_model_nodes_that_each_dropped_half_their_arrivals_merge_into_a_fail() {
+    let (_tmp, out) = out_dir();
+    let a1 = fake_open_node(&out, "half", 1, Some(12));
+    let a2 = fake_open_node(&out, "half", 2, Some(12));
+    for dir in [&a1, &a2] {
+        assert!(!summary(Path::new(dir)).passed, "each node failed alone");
+    }
+    let merged = out.join("half-merged");
+    let o = loadtest(&["merge", "--out", merged.to_str().expect("utf-8"), &a1, &a2]).await;
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("Threshold dropped_rate"), "{text}");
+    assert!(text.contains("RESULT: FAIL"), "{text}");
+    let s = summary(&merged);
+    let model = s.open_model.expect("the nodes' open model");
+    assert_eq!((model.offered, model.dropped), (48, 24));
+    let t = s
+        .thresholds
+        .iter()
+        .find(|t| t.name == "dropped_rate")
+        .expect("the dropped arrivals judged");
+    assert!(!t.passed && (t.actual - 0.5).abs() < 1e-9, "{t:?}");
+    assert!(!s.passed);
+    assert_eq!(s.latency.expected_interval_ms, 0.0, "nothing to correct");
+    assert_eq!(s.latency.all_co_corrected, s.latency.all);
+
+    let b1 = fake_open_node(&out, "whole", 1, Some(0));
+    let b2 = fake_open_node(&out, "whole", 2, Some(0));
+    let merged = out.join("whole-merged");
+    let o = loadtest(&["merge", "--out", merged.to_str().expect("utf-8"), &b1, &b2]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let s = summary(&merged);
+    assert!(s.passed && s.open_model.is_some_and(|m| m.dropped == 0));
+    assert!(
+        s.thresholds
+            .iter()
+            .any(|t| t.name == "dropped_rate" && t.passed)
     );
 }

@@ -88,7 +88,10 @@ fn every_visibility_and_qualifier_is_measured() {
             "{head}"
         );
     }
-    assert_eq!(function_lengths("pub struct fn_like;\npubfn x() {\n}\n"), vec![]);
+    assert_eq!(
+        function_lengths("pub struct fn_like;\npubfn x() {\n}\n"),
+        vec![]
+    );
 }
 
 #[test]
