@@ -121,7 +121,7 @@ impl Workload {
         })
     }
 
-    /// The arrival rate offered `elapsed` into the run (open model only).
+    /// The arrival rate offered `elapsed` into the schedule (open model only).
     fn offered_at(&self, elapsed: Duration) -> Option<f64> {
         rate_at(self.open.as_deref()?, elapsed.as_secs_f64())
     }
@@ -134,7 +134,8 @@ impl Workload {
         }
     }
 
-    /// What the users are doing `elapsed` into the run, for progress.
+    /// What the users are doing `elapsed` into the workload (the open
+    /// model's schedule, from its origin; else the run), for progress.
     fn phase(&self, elapsed: Duration) -> String {
         let t = elapsed.as_secs_f64();
         if self.windows.is_empty() {
@@ -227,7 +228,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
-    settle_arrivals(&state, &execution);
+    settle_arrivals(&state);
     let final_metrics = live.finish();
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let facts = RunFacts {
@@ -444,6 +445,11 @@ async fn execute_bounded(
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     finished.store(true, Ordering::Relaxed);
+    // However goose ended, the load has stopped: the schedule's figures
+    // end here at the latest (a stop closed the queue earlier).
+    if let Some(arrivals) = &state.arrivals {
+        arrivals.close();
+    }
     let _ = watchdog.await;
     goose::reset_killswitch();
     Execution {
@@ -474,11 +480,14 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
         {
             goose::trigger_killswitch(&format!("{} received", signal.name()));
         }
-        // Once the run is being stopped, users stop taking arrivals: the
-        // ones falling due then were not for want of a free user.
-        if let Some(arrivals) = &state.arrivals
-            && !goose::is_killswitch_triggered()
-        {
+        // Once the run is being stopped (any reason: a bound, an abort, a
+        // signal, goose's own), users stop taking arrivals and those
+        // waiting for one are released: the ones falling due then were
+        // not for want of a free user.
+        if let Some(arrivals) = &state.arrivals {
+            if goose::is_killswitch_triggered() {
+                arrivals.close();
+            }
             arrivals.drop_overdue(&state.live.dropped);
         }
         if last.0.elapsed() >= Duration::from_secs(1) {
@@ -486,18 +495,31 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
             let rps = (total - last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (Instant::now(), total);
             let elapsed = state.clock.elapsed();
+            let at = workload_time(&state);
             p.display.show(progress::line(&Snapshot {
                 elapsed,
                 planned: p.workload.planned,
-                phase: &p.workload.phase(elapsed),
+                phase: &p.workload.phase(at),
                 rps,
-                offered_rps: p.workload.offered_at(elapsed),
+                offered_rps: p.workload.offered_at(at),
                 stats: &state.live,
             }));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     p.display.finish();
+}
+
+/// Where the workload is, for progress: the open model's schedule counts
+/// from its origin (its start, until a user has claimed), a closed run's
+/// steps from the run's clock.
+fn workload_time(state: &RunState) -> Duration {
+    match &state.arrivals {
+        Some(queue) => queue
+            .origin()
+            .map_or(Duration::ZERO, |o| Instant::now().saturating_duration_since(o)),
+        None => state.clock.elapsed(),
+    }
 }
 
 /// Everything the run saw → the summary, and the observations it judged.
@@ -552,16 +574,12 @@ fn judge(
     (summary, ops)
 }
 
-/// The open model's arrivals that fell due and no user took are dropped
-/// (not after a run that stopped early: its users had stopped taking
-/// them), before the final figures are exported, so /metrics counts them.
-fn settle_arrivals(state: &RunState, execution: &Execution) {
+/// The open model's arrivals that fell due before the load stopped (the
+/// schedule's end, or the stop `close` recorded) and no user took are
+/// dropped, before the final figures are exported, so /metrics counts them.
+fn settle_arrivals(state: &RunState) {
     if let Some(queue) = &state.arrivals {
-        let ended_early = state.aborted.get().is_some()
-            || execution.goose_error.is_some()
-            || state.stopped.get().is_some()
-            || signals::interrupted().is_some();
-        queue.finish(&state.live.dropped, !ended_early);
+        queue.finish(&state.live.dropped);
     }
 }
 
@@ -572,7 +590,7 @@ fn open_evidence(state: &RunState, workload: &Workload) -> (Option<OpenEvidence>
         return (None, workload.windows.clone());
     };
     // Settled already (`settle_arrivals`): this only reads.
-    let (until, arrivals) = queue.finish(&state.live.dropped, false);
+    let (until, arrivals) = queue.finish(&state.live.dropped);
     let origin_s = queue.origin().map_or(0.0, |o| {
         o.saturating_duration_since(state.clock).as_secs_f64()
     });

@@ -9,9 +9,11 @@
 //! on offsets from the schedule's origin; [`ArrivalQueue`] puts it on the
 //! clock for the users.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use crate::analysis::stats::StepWindow;
 
@@ -36,6 +38,28 @@ impl RateSegment {
     /// Slots in the segment: `from + k/rate` for every k that falls before `to`.
     fn slots(&self) -> u64 {
         self.slots_before(self.to_s)
+    }
+
+    /// Slot `k`'s time, from the origin.
+    fn at(&self, k: u64) -> Duration {
+        Duration::from_secs_f64(self.from_s + k as f64 / self.rate)
+    }
+
+    /// The first slot due at or after `t` (`slots()` if none is), found
+    /// by arithmetic, not by walking the slots: the estimate
+    /// ceil((t − from)·rate) is then moved to agree exactly with `at`
+    /// (at most a step or two, for rounding).
+    fn first_at_or_after(&self, t: Duration) -> u64 {
+        let n = self.slots();
+        // `as` saturates: a negative estimate is 0.
+        let mut k = (((t.as_secs_f64() - self.from_s) * self.rate).ceil() as u64).min(n);
+        while k > 0 && self.at(k - 1) >= t {
+            k -= 1;
+        }
+        while k < n && self.at(k) < t {
+            k += 1;
+        }
+        k
     }
 
     /// Slots of the segment due before `t` (none of another segment's).
@@ -130,14 +154,7 @@ impl Arrivals {
     /// The next untaken slot's offset, if the schedule has one left.
     fn next(&self) -> Option<Duration> {
         let s = self.segments.get(self.segment)?;
-        Some(Duration::from_secs_f64(
-            s.from_s + self.index as f64 / s.rate,
-        ))
-    }
-
-    fn advance(&mut self) {
-        self.index += 1;
-        self.skip_empty();
+        Some(s.at(self.index))
     }
 
     /// Moves past finished (or empty) segments.
@@ -151,37 +168,48 @@ impl Arrivals {
         }
     }
 
+    /// Drops every untaken slot due before `t`: the next untaken slot
+    /// becomes the first due at or after it. Arithmetic per segment, so
+    /// a call costs the same however many slots it drops. Returns how many.
+    fn drop_before(&mut self, t: Duration) -> u64 {
+        let mut dropped = 0;
+        while let Some(s) = self.segments.get(self.segment) {
+            let n = s.slots();
+            let first = s.first_at_or_after(t).max(self.index);
+            let skipped = first - self.index;
+            self.dropped_by_segment[self.segment] += skipped;
+            dropped += skipped;
+            self.index = first;
+            if first < n {
+                break;
+            }
+            self.segment += 1;
+            self.index = 0;
+        }
+        dropped
+    }
+
+    /// Takes the next untaken slot, if the schedule has one left.
+    fn take(&mut self) -> Option<Duration> {
+        let at = self.next()?;
+        self.index += 1;
+        self.skip_empty();
+        Some(at)
+    }
+
     /// A free user at `now` (from the origin) takes the next slot: every
     /// untaken slot more than `LATE_GRACE` in the past is dropped first.
     /// `None` once the schedule is over.
     pub fn claim(&mut self, now: Duration) -> Option<Claim> {
-        let oldest = now.saturating_sub(LATE_GRACE);
-        let mut dropped = 0;
-        loop {
-            let at = self.next()?;
-            if at >= oldest {
-                self.advance();
-                return Some(Claim { at, dropped });
-            }
-            self.dropped_by_segment[self.segment] += 1;
-            dropped += 1;
-            self.advance();
-        }
+        let dropped = self.drop_before(now.saturating_sub(LATE_GRACE));
+        let at = self.take()?;
+        Some(Claim { at, dropped })
     }
 
     /// At the end of the run: every slot due before `until` that no user
     /// took was dropped. Returns how many.
     pub fn settle(&mut self, until: Duration) -> u64 {
-        let mut dropped = 0;
-        while let Some(at) = self.next() {
-            if at >= until {
-                break;
-            }
-            self.dropped_by_segment[self.segment] += 1;
-            dropped += 1;
-            self.advance();
-        }
-        dropped
+        self.drop_before(until)
     }
 
     /// Slots the whole schedule offers.
@@ -214,10 +242,14 @@ pub fn rate_at(segments: &[RateSegment], t: f64) -> Option<f64> {
 }
 
 /// The schedule on the clock, shared by the users: the origin is set by
-/// the first claim, `LEAD` ahead of it.
+/// the first claim, `LEAD` ahead of it. Closed when the run stops: no
+/// slot is handed out after that, and a user waiting for one is released.
 pub struct ArrivalQueue {
     arrivals: Mutex<Arrivals>,
     origin: OnceLock<Instant>,
+    /// When the run stopped (`close`).
+    stopped_at: OnceLock<Instant>,
+    closed: Notify,
 }
 
 impl ArrivalQueue {
@@ -225,6 +257,8 @@ impl ArrivalQueue {
         Self {
             arrivals: Mutex::new(Arrivals::new(segments)),
             origin: OnceLock::new(),
+            stopped_at: OnceLock::new(),
+            closed: Notify::new(),
         }
     }
 
@@ -232,24 +266,65 @@ impl ArrivalQueue {
         self.arrivals.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A free user's next slot, as an instant; drops counted into `dropped`.
-    pub fn claim(&self, dropped: &std::sync::atomic::AtomicU64) -> Option<Instant> {
+    /// A free user's next slot, as an instant; drops counted into
+    /// `dropped`. `None` once the schedule is over or the queue closed.
+    pub fn claim(&self, dropped: &AtomicU64) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
         let now = Instant::now();
         let origin = *self.origin.get_or_init(|| now + LEAD);
-        let claim = self.lock().claim(now.saturating_duration_since(origin))?;
-        if claim.dropped > 0 {
-            dropped.fetch_add(claim.dropped, Ordering::Relaxed);
+        let mut a = self.lock();
+        let n = a.drop_before(now.saturating_duration_since(origin).saturating_sub(LATE_GRACE));
+        let at = a.take();
+        drop(a);
+        if n > 0 {
+            dropped.fetch_add(n, Ordering::Relaxed);
         }
-        Some(origin + claim.at)
+        Some(origin + at?)
+    }
+
+    /// Sleeps until `slot`, or until the queue is closed, whichever comes
+    /// first. True when the slot is due and the run still going: only
+    /// then may its request be sent.
+    pub async fn wait_until(&self, slot: Instant) -> bool {
+        let closed = self.closed.notified();
+        tokio::pin!(closed);
+        // Registered before the check, so a `close` between the two still
+        // wakes this wait.
+        closed.as_mut().enable();
+        if self.is_closed() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(slot.into()) => !self.is_closed(),
+            () = closed => false,
+        }
+    }
+
+    /// The run stops (any reason): records the instant (the first call's)
+    /// and releases every user waiting for a slot. Their slots are neither
+    /// sent nor dropped.
+    pub fn close(&self) {
+        if self.stopped_at.set(Instant::now()).is_ok() {
+            self.closed.notify_waiters();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.stopped_at.get().is_some()
     }
 
     /// Drops every slot already past its grace that no user took (the rule
     /// `claim` applies), so the live count of drops does not wait for a
-    /// user to come back.
-    pub fn drop_overdue(&self, dropped: &std::sync::atomic::AtomicU64) {
+    /// user to come back. Nothing once closed: users no longer take slots.
+    pub fn drop_overdue(&self, dropped: &AtomicU64) {
         let Some(origin) = self.origin() else {
             return;
         };
+        if self.is_closed() {
+            return;
+        }
         let now = Instant::now().saturating_duration_since(origin);
         let n = self.lock().settle(now.saturating_sub(LATE_GRACE));
         if n > 0 {
@@ -263,29 +338,32 @@ impl ArrivalQueue {
     }
 
     /// After the load: how far the schedule got (from the origin: its end,
-    /// or now if the run stopped before it) and the core's figures. With
-    /// `settle`, slots due by then that no user took are dropped too (not
-    /// after a run stopped early: its users stopped taking slots).
-    pub fn finish(
-        &self,
-        dropped: &std::sync::atomic::AtomicU64,
-        settle: bool,
-    ) -> (Duration, Arrivals) {
+    /// or the stop if the run stopped before it; now if never closed) and
+    /// the core's figures. Slots due by then that no user took within
+    /// `LATE_GRACE` before the stop are dropped (counted into `dropped`);
+    /// calling it again changes nothing.
+    pub fn finish(&self, dropped: &AtomicU64) -> (Duration, Arrivals) {
         let mut a = self.lock();
         let Some(origin) = self.origin() else {
             return (Duration::ZERO, a.clone());
         };
-        let until = origin.elapsed().min(a.end());
-        if settle {
-            let n = a.settle(until);
-            dropped.fetch_add(n, Ordering::Relaxed);
-        }
+        let stop = self
+            .stopped_at
+            .get()
+            .copied()
+            .unwrap_or_else(Instant::now)
+            .saturating_duration_since(origin);
+        let until = stop.min(a.end());
+        let n = a.settle(stop.saturating_sub(LATE_GRACE).min(until));
+        dropped.fetch_add(n, Ordering::Relaxed);
         (until, a.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn ms(n: u64) -> Duration {
@@ -390,5 +468,145 @@ mod tests {
             .collect();
         assert_eq!(at, vec![0, 333, 666]);
         assert_eq!(a.claim(Duration::ZERO), None);
+    }
+
+    /// The rule `drop_before` computes, by walking the slots one by one
+    /// (the implementation before it): the reference it must equal.
+    fn walk_before(a: &mut Arrivals, t: Duration) -> u64 {
+        let mut dropped = 0;
+        while let Some(at) = a.next() {
+            if at >= t {
+                break;
+            }
+            a.dropped_by_segment[a.segment] += 1;
+            dropped += 1;
+            a.index += 1;
+            a.skip_empty();
+        }
+        dropped
+    }
+
+    fn state(a: &Arrivals) -> (usize, u64, Vec<u64>) {
+        (a.segment, a.index, a.dropped_by_segment.clone())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn dropping_by_arithmetic_equals_walking_the_slots(
+            // Rates that do and do not divide a second, a warm-up and
+            // steps as `rate_steps` makes them, and an empty segment.
+            rates in proptest::collection::vec(
+                proptest::sample::select(vec![0.1, 1.0, 3.0, 7.3, 10.0, 33.3, 100.0, 999.0, 2000.0]),
+                1..4,
+            ),
+            secs in proptest::collection::vec(0u64..6, 1..4),
+            // Times: in ms and µs, or exactly a slot's time (a nanosecond
+            // either side, too); taken or settled.
+            ops in proptest::collection::vec(
+                (0u64..20_000, 0u64..1000, 0u8..5, proptest::bool::ANY),
+                1..40,
+            ),
+        ) {
+            let mut segments = Vec::new();
+            let mut t = 0.0;
+            for (i, rate) in rates.iter().enumerate() {
+                let to = t + secs[i % secs.len()] as f64;
+                segments.push(RateSegment { rate: *rate, from_s: t, to_s: to });
+                t = to;
+            }
+            let mut fast = Arrivals::new(segments);
+            let mut walk = fast.clone();
+            for (ms, us, mode, take) in ops {
+                let s = fast.segments[ms as usize % fast.segments.len()];
+                let slot = s.at(us % (s.slots() + 1));
+                let now = match mode {
+                    0 | 1 => Duration::from_millis(ms) + Duration::from_micros(us),
+                    2 => slot,
+                    3 => slot + Duration::from_nanos(1),
+                    _ => slot.saturating_sub(Duration::from_nanos(1)),
+                };
+                // Claims see the grace subtracted: make their edges exact too.
+                let now = if take && mode >= 2 { now + LATE_GRACE } else { now };
+                if take {
+                    let c = fast.claim(now);
+                    let n = walk_before(&mut walk, now.saturating_sub(LATE_GRACE));
+                    let at = walk.take();
+                    proptest::prop_assert_eq!(c, at.map(|at| Claim { at, dropped: n }));
+                } else {
+                    proptest::prop_assert_eq!(fast.settle(now), walk_before(&mut walk, now));
+                }
+                proptest::prop_assert_eq!(state(&fast), state(&walk));
+            }
+        }
+    }
+
+    #[test]
+    fn dropping_a_million_slots_costs_one_step_not_a_million() {
+        // 10M/s with a slot exactly at the time asked: the first slot at
+        // or after 100 ms is the 1,000,000th, whatever the rounding.
+        let mut a = Arrivals::new(constant_rate(10_000_000.0, 1.0));
+        assert_eq!(a.settle(ms(100)), 1_000_000);
+        assert_eq!(a.claim(ms(100) + LATE_GRACE).map(|c| c.dropped), Some(0));
+        let mut walk = Arrivals::new(constant_rate(10_000_000.0, 1.0));
+        assert_eq!(walk_before(&mut walk, ms(100)), 1_000_000);
+    }
+
+    #[test]
+    fn a_closed_queue_hands_out_no_slot() {
+        let q = ArrivalQueue::new(constant_rate(100.0, 10.0));
+        let dropped = AtomicU64::new(0);
+        assert!(q.claim(&dropped).is_some());
+        q.close();
+        assert_eq!(q.claim(&dropped), None);
+        q.drop_overdue(&dropped);
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn closing_releases_a_user_waiting_for_its_slot_and_it_is_not_sent() {
+        // One slot every 100 s: the second is far off.
+        let q = Arc::new(ArrivalQueue::new(constant_rate(0.01, 1000.0)));
+        let dropped = AtomicU64::new(0);
+        let first = q.claim(&dropped).expect("slot 0");
+        let second = q.claim(&dropped).expect("slot 1");
+        assert!(second >= first + Duration::from_secs(99));
+        let waiting = tokio::spawn({
+            let q = q.clone();
+            async move { q.wait_until(second).await }
+        });
+        // Let the user start waiting (if it has not, it sees the close
+        // when it does: either way its slot must not be sent).
+        tokio::task::yield_now().await;
+        q.close();
+        let sent = tokio::time::timeout(Duration::from_secs(60), waiting)
+            .await
+            .expect("the close released the wait, long before the slot")
+            .expect("the wait did not panic");
+        assert!(!sent, "a slot whose wait was cut short is not sent");
+        assert!(!q.wait_until(Instant::now()).await, "nor one due now");
+    }
+
+    #[test]
+    fn a_stopped_run_offered_only_what_fell_due_before_the_stop() {
+        let q = ArrivalQueue::new(constant_rate(10.0, 1000.0));
+        let dropped = AtomicU64::new(0);
+        q.claim(&dropped).expect("slot 0");
+        q.close();
+        let (until, a) = q.finish(&dropped);
+        assert!(until < a.end() / 2, "until {until:?}: the stop, not the end");
+        // The slots a user held are neither sent nor dropped: just slot 0.
+        assert!(a.due_before(until) <= 1 + dropped.load(Ordering::Relaxed));
+        assert_eq!(a.offered(), 10_000);
+        let again = q.finish(&dropped);
+        assert_eq!(again.0, until, "the stop was recorded once");
+    }
+
+    #[test]
+    fn a_schedule_that_ran_out_is_settled_to_its_end() {
+        let q = ArrivalQueue::new(constant_rate(1000.0, 0.0));
+        let dropped = AtomicU64::new(0);
+        assert_eq!(q.claim(&dropped), None, "an empty schedule");
+        let (until, a) = q.finish(&dropped);
+        assert_eq!((until, a.offered()), (Duration::ZERO, 0));
     }
 }

@@ -14,6 +14,7 @@ use super::direct::{self, DirectTarget};
 use super::progress::LiveStats;
 use super::recorder::{RECORD_BYTES_IN_MEMORY, Recorder};
 use super::schedule::Pacing;
+use super::signals;
 use crate::analysis::observation::{Observation, Outcome};
 use crate::analysis::stats::{ServerTiming, new_histogram, server_timing_app_ms};
 
@@ -163,6 +164,7 @@ impl RunState {
     /// Stops the run as failed (goose's killswitch); the first reason is kept.
     pub fn abort(&self, reason: String) {
         if self.aborted.set(reason.clone()).is_ok() {
+            self.close_arrivals();
             goose::trigger_killswitch(&reason);
         }
     }
@@ -170,7 +172,16 @@ impl RunState {
     /// Stops the run at one of its bounds: not a failure.
     pub fn stop(&self, reason: String) {
         if self.stopped.set(reason.clone()).is_ok() {
+            self.close_arrivals();
             goose::trigger_killswitch(&reason);
+        }
+    }
+
+    /// Open model: goose stops users only between iterations, so the
+    /// users waiting for a slot are released here, now.
+    fn close_arrivals(&self) {
+        if let Some(arrivals) = &self.arrivals {
+            arrivals.close();
         }
     }
 
@@ -217,7 +228,8 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
     let intended = match (&state.arrivals, state.user_interval) {
         (Some(arrivals), _) => match wait_for_arrival(arrivals, state).await {
             Some(slot) => Some(slot),
-            // The schedule is over: the pool idles until goose stops it.
+            // The schedule is over, or the run is stopping: nothing is
+            // sent, and the pool idles until goose stops it.
             None => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 return Ok(());
@@ -366,11 +378,21 @@ async fn wait_for_slot(user: &mut GooseUser, interval: Duration) -> Instant {
 }
 
 /// Open model: this free user's next arrival slot, waited for; `None`
-/// once the schedule is over. Slots no user was free for are dropped on
-/// the way (counted in `live.dropped`).
+/// once the schedule is over or the run is stopping (then a slot already
+/// claimed is not sent). Slots no user was free for are dropped on the
+/// way (counted in `live.dropped`).
 async fn wait_for_arrival(arrivals: &ArrivalQueue, state: &RunState) -> Option<Instant> {
+    // A signal stops goose without `RunState::stop`: the first user to
+    // see it closes the queue (the progress watch does within 100 ms).
+    let signalled = || signals::interrupted().is_some();
+    if signalled() {
+        arrivals.close();
+    }
     let slot = arrivals.claim(&state.live.dropped)?;
-    tokio::time::sleep_until(slot.into()).await;
+    if !arrivals.wait_until(slot).await || signalled() {
+        arrivals.close();
+        return None;
+    }
     Some(slot)
 }
 
