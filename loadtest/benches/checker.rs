@@ -57,6 +57,7 @@ fn history(n: u64) -> (Vec<Observation>, u64) {
                 } else {
                     Outcome::Ok
                 },
+                late: loadtest::analysis::observation::Lateness::ZERO,
             }
         })
         .collect();

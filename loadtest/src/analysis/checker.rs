@@ -678,6 +678,7 @@ mod tests {
                 status: 0,
                 node: 0,
                 outcome,
+                late: crate::analysis::observation::Lateness::ZERO,
             });
         }
         effects.sort_unstable();

@@ -161,6 +161,7 @@ mod tests {
             status: if outcome == Outcome::Ok { 200 } else { 503 },
             node: 0,
             outcome,
+            late: crate::analysis::observation::Lateness::ZERO,
         }
     }
 

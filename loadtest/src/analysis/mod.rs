@@ -3,8 +3,8 @@
 //! function takes data and returns data, so each is tested alone and a
 //! merge of several nodes reuses them unchanged. A test enforces it.
 //!
-//! - [`observation`]: one request (start, end, outcome, count) and its
-//!   29-byte record;
+//! - [`observation`]: one request (sent, end, lateness, outcome, count)
+//!   and its 32-byte record;
 //! - [`checker`]: the atomicity verdict;
 //! - [`stats`]: HDR latencies, per-second and per-step figures, the knee;
 //! - [`analyse`]: observations and run evidence → [`summary::Summary`];

@@ -326,6 +326,7 @@ mod tests {
             status,
             node: 0,
             outcome,
+            late: crate::analysis::observation::Lateness::ZERO,
         }
     }
 

@@ -85,7 +85,7 @@ impl LiveStats {
     }
 
     pub fn observe(&self, op: &Observation) {
-        let us = op.end_ns.saturating_sub(op.start_ns) / 1000;
+        let us = op.latency_ns() / 1000;
         self.latency_us[bucket(us).min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
         self.by_status[usize::from(op.status).min(STATUSES - 1)].fetch_add(1, Ordering::Relaxed);

@@ -15,7 +15,7 @@ use super::progress::LiveStats;
 use super::recorder::{RECORD_BYTES_IN_MEMORY, Recorder};
 use super::schedule::Pacing;
 use super::signals;
-use crate::analysis::observation::{Observation, Outcome};
+use crate::analysis::observation::{Lateness, Observation, Outcome};
 use crate::analysis::stats::{ServerTiming, new_histogram, server_timing_app_ms};
 
 /// Shards of the `Server-Timing` histogram: a user records into its own
@@ -258,7 +258,7 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
         // throttle. Not an operation at all, so not an unknown one.
         return Ok(());
     }
-    let start_ns = intended.map_or_else(|| state.now_ns(), |t| state.ns_at(t));
+    let sent = Sent::now(state, intended);
     let session = session(user);
     let timeout = session.timeout;
     let conn = session.conn.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -274,10 +274,29 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
     finish(
         user.weighted_users_index,
         state,
-        start_ns,
+        sent,
         (status, outcome, count, server_ms),
     );
     Ok(())
+}
+
+/// When a request left, and how late after its intended time.
+#[derive(Clone, Copy)]
+struct Sent {
+    start_ns: u64,
+    late: Lateness,
+}
+
+impl Sent {
+    /// Sent now; `intended`: its slot in a paced or open run.
+    fn now(state: &RunState, intended: Option<Instant>) -> Self {
+        let start_ns = state.now_ns();
+        let late = intended.map_or(0, |t| start_ns.saturating_sub(state.ns_at(t)));
+        Self {
+            start_ns,
+            late: Lateness::from_ns(late),
+        }
+    }
 }
 
 /// The same request through goose's client (`https` targets).
@@ -286,9 +305,21 @@ async fn post_with_goose(
     state: &RunState,
     intended: Option<Instant>,
 ) -> TransactionResult {
-    let start_ns = intended.map_or_else(|| state.now_ns(), |t| state.ns_at(t));
+    // Wait on goose's throttle here rather than inside its client, so the
+    // time taken below is when the request left.
+    let throttled = user.is_throttled;
+    if throttled
+        && let Some(throttle) = &user.throttle
+        && throttle.send_async(true).await.is_err()
+    {
+        // Never sent: the run ended while this user waited on the throttle.
+        return Ok(());
+    }
+    let sent = Sent::now(state, intended);
     let _in_flight = state.live.request_begins();
+    user.is_throttled = false;
     let response = user.post(&state.url, "").await;
+    user.is_throttled = throttled;
     if let Err(e) = &response
         && matches!(**e, TransactionError::RequestCanceled { .. })
     {
@@ -297,7 +328,7 @@ async fn post_with_goose(
         return Ok(());
     }
     let answer = classify(response, state).await;
-    finish(user.weighted_users_index, state, start_ns, answer);
+    finish(user.weighted_users_index, state, sent, answer);
     Ok(())
 }
 
@@ -305,7 +336,7 @@ async fn post_with_goose(
 fn finish(
     user: usize,
     state: &RunState,
-    start_ns: u64,
+    sent: Sent,
     (status, outcome, count, server_ms): (u16, Outcome, u64, Option<f64>),
 ) {
     let end_ns = state.now_ns();
@@ -313,12 +344,13 @@ fn finish(
         state.record_server_timing(user, ms);
     }
     state.record(Observation {
-        start_ns,
+        start_ns: sent.start_ns,
         end_ns,
         count,
         status,
         node: state.node,
         outcome,
+        late: sent.late,
     });
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! <out-dir>/<run-id>/[node-<n>/]
 //!   summary.json        machine-readable result (README: "summary.json")
-//!   observations.bin    every request, 29-byte records (see observation.rs)
+//!   observations.bin    every request, 32-byte records (see observation.rs)
 //!   latency.hgrm        percentile distribution, HdrHistogram text format
 //!   latency.hdr         the histogram, serialized (V2), mergeable
 //!   report.html         self-contained report, charts as inline SVG

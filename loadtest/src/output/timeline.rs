@@ -379,6 +379,7 @@ mod tests {
             status: 503,
             node: 0,
             outcome: Outcome::Unknown,
+            late: crate::analysis::observation::Lateness::ZERO,
         }
     }
 

@@ -223,6 +223,7 @@ async fn a_count_from_nowhere_fails_and_the_report_shows_why() {
         status: 0,
         node: 0,
         outcome: loadtest::analysis::observation::Outcome::Unknown,
+        late: loadtest::analysis::observation::Lateness::ZERO,
     };
     let ops = [
         Observation::ok(0, 5 * MS, 1),

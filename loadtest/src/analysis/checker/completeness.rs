@@ -558,6 +558,7 @@ mod tests {
             status: 0,
             node: 0,
             outcome: Outcome::Unknown,
+            late: crate::analysis::observation::Lateness::ZERO,
         }
     }
 

@@ -148,6 +148,7 @@ pub fn case(initial: u64, final_count: u64, skew: u64, ops: &[(u16, u64, u64, ch
                 },
                 node,
                 outcome,
+                late: crate::analysis::observation::Lateness::ZERO,
             }
         })
         .collect();
@@ -250,6 +251,7 @@ fn build(r: &Raw) -> Case {
             status: 0,
             node,
             outcome,
+            late: crate::analysis::observation::Lateness::ZERO,
         });
     }
     effects.sort_unstable();
