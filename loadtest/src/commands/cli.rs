@@ -194,7 +194,8 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "ADDR", value_parser = socket_addr)]
     pub metrics_addr: Option<std::net::SocketAddr>,
 
-    /// After the run, keep serving /metrics until one scrape has read the final figures, at most SECS.
+    /// After the run, keep serving /metrics until one scrape has read the final figures, at most SECS
+    /// (SIGINT or SIGTERM ends it; the run keeps its exit code).
     #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub metrics_linger: u64,
 }

@@ -35,6 +35,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::per_second::PerSecondWriter;
 use super::progress::{Figures, bucket_top};
+use super::signals;
 use super::users::RunState;
 use crate::UsageError;
 
@@ -94,8 +95,11 @@ impl LiveExport {
 
     /// The load is over: writes the last per-second line, freezes
     /// `/metrics` at the final figures and lets the run state go. The
-    /// server answers until the returned value is dropped.
+    /// server answers until the returned value is dropped. From here a
+    /// signal no longer interrupts the run ([`signals::settle`]): it ends
+    /// the linger.
     pub fn finish(self) -> FinalMetrics {
+        signals::settle();
         self.per_second.finish();
         FinalMetrics(self.metrics.inspect(|s| s.exposition.freeze()))
     }
@@ -107,17 +111,22 @@ pub struct FinalMetrics(Option<Server>);
 impl FinalMetrics {
     /// Keeps serving until one scrape has read the final figures, at most
     /// `limit_secs` (a run ending between two of Prometheus's scrapes
-    /// otherwise leaves its last seconds unseen).
+    /// otherwise leaves its last seconds unseen), or until a signal: the
+    /// run is recorded, and whoever sent it wants the process gone.
     pub async fn linger(self, limit_secs: u64) {
         let Some(server) = &self.0 else { return };
         if limit_secs == 0 {
             return;
         }
         super::status(&format!(
-            "Metrics: serving the final figures until scraped once (at most {limit_secs} s)"
+            "Metrics: serving the final figures until scraped once (at most {limit_secs} s; a signal ends it)"
         ));
         let limit = Duration::from_secs(limit_secs);
-        let _ = tokio::time::timeout(limit, server.exposition.final_scraped.notified()).await;
+        let scraped = server.exposition.final_scraped.notified();
+        tokio::select! {
+            _ = tokio::time::timeout(limit, scraped) => {}
+            () = signals::after_the_load() => {}
+        }
     }
 }
 

@@ -41,6 +41,7 @@ impl Drop for MixedStage {
 async fn mixed_answer(
     seen: &AtomicU64,
     count: &AtomicU64,
+    mixed: bool,
     req: hyper::Request<RequestBody>,
 ) -> hyper::Response<Full<Bytes>> {
     let path = counter_api::path_from_query(req.uri().query()).unwrap_or_default();
@@ -48,8 +49,8 @@ async fn mixed_answer(
         (200, count.load(Ordering::SeqCst))
     } else {
         match seen.fetch_add(1, Ordering::SeqCst) % 10 {
-            3 => (400, 0),
-            7 => (503, 0),
+            3 if mixed => (400, 0),
+            7 if mixed => (503, 0),
             _ => (200, count.fetch_add(1, Ordering::SeqCst) + 1),
         }
     };
@@ -62,6 +63,11 @@ async fn mixed_answer(
 }
 
 async fn spawn_mixed_stage() -> MixedStage {
+    spawn_stage(true).await
+}
+
+/// A counter on 127.0.0.1; with `mixed`, some answers 400 and 503.
+async fn spawn_stage(mixed: bool) -> MixedStage {
     let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
@@ -71,7 +77,7 @@ async fn spawn_mixed_stage() -> MixedStage {
         listener,
         move |req| {
             let (seen, count) = (seen.clone(), count.clone());
-            async move { mixed_answer(&seen, &count, req).await }
+            async move { mixed_answer(&seen, &count, mixed, req).await }
         },
         ServeOptions::default(),
     ));
@@ -272,6 +278,57 @@ async fn metrics_scraped_mid_run_are_valid_and_the_final_scrape_adds_up_to_the_s
     );
     promtool_accepts(&last);
     assert_final_scrape_is_the_summary(&samples(&last), &out.join("metrics"));
+}
+
+#[tokio::test]
+async fn a_signal_during_the_linger_ends_it_and_keeps_the_runs_own_exit_code() {
+    let stage = spawn_stage(false).await;
+    let (_tmp, out) = out_dir();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["--run-id", "linger", "--out-dir"])
+        .arg(&out)
+        .args(["--host", &stage.url, "--metrics-addr", "127.0.0.1:0"])
+        .args(["--metrics-linger", "600", "-u", "2", "--user-rate", "20"])
+        .args(["-t", "2", "--max-duration", "60", "--max-requests", "5000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("started");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (tx, mut lines) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    // The load is over and the run recorded: it waits for a scrape.
+    stderr_line(&mut lines, "serving the final figures").await;
+    let summary_file = out.join("linger").join("summary.json");
+    let recorded = std::fs::read(&summary_file).expect("summary.json written before the linger");
+    tokio::spawn(async move { while lines.recv().await.is_some() {} });
+
+    let pid = child.id().expect("pid").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill ran");
+    assert!(kill.success());
+    // Far below the 600 s linger: only the signal can have ended it.
+    let o = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the signal ended the linger")
+        .expect("waited");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("RESULT: PASS"), "{text}");
+    assert_eq!(o.status.code(), Some(0), "the run's own exit code: {text}");
+    assert_eq!(
+        std::fs::read(&summary_file).expect("still there"),
+        recorded,
+        "summary.json unchanged"
+    );
+    let s = summary(&out.join("linger"));
+    assert!(!s.interrupted && s.passed, "{s:?}");
 }
 
 /// Every counter of the final scrape is summary.json's figure, exactly, and
