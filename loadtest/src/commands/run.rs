@@ -515,9 +515,9 @@ async fn watch(state: Arc<RunState>, finished: Arc<AtomicBool>, limit: Duration,
 /// steps from the run's clock.
 fn workload_time(state: &RunState) -> Duration {
     match &state.arrivals {
-        Some(queue) => queue
-            .origin()
-            .map_or(Duration::ZERO, |o| Instant::now().saturating_duration_since(o)),
+        Some(queue) => queue.origin().map_or(Duration::ZERO, |o| {
+            Instant::now().saturating_duration_since(o)
+        }),
         None => state.clock.elapsed(),
     }
 }

@@ -275,7 +275,10 @@ impl ArrivalQueue {
         let now = Instant::now();
         let origin = *self.origin.get_or_init(|| now + LEAD);
         let mut a = self.lock();
-        let n = a.drop_before(now.saturating_duration_since(origin).saturating_sub(LATE_GRACE));
+        let n = a.drop_before(
+            now.saturating_duration_since(origin)
+                .saturating_sub(LATE_GRACE),
+        );
         let at = a.take();
         drop(a);
         if n > 0 {
@@ -593,7 +596,10 @@ mod tests {
         q.claim(&dropped).expect("slot 0");
         q.close();
         let (until, a) = q.finish(&dropped);
-        assert!(until < a.end() / 2, "until {until:?}: the stop, not the end");
+        assert!(
+            until < a.end() / 2,
+            "until {until:?}: the stop, not the end"
+        );
         // The slots a user held are neither sent nor dropped: just slot 0.
         assert!(a.due_before(until) <= 1 + dropped.load(Ordering::Relaxed));
         assert_eq!(a.offered(), 10_000);

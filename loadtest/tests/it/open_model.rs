@@ -273,3 +273,125 @@ async fn rate_steps_find_the_knee_in_offered_rate_terms() {
     assert!(text.contains("past it, at 320/s offered"), "{text}");
     assert_accounts_for_every_increment(&s);
 }
+
+/// POSTs the stage saw, polled a moment after loadtest exited: any POST
+/// a user still held would show up here. Bounded: 20 polls, 100 ms apart.
+async fn posts_once_settled(stage: &SlowingCounter) -> u64 {
+    let mut seen = stage.posts();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        seen = seen.max(stage.posts());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_hard_time_bound_stops_users_waiting_for_far_arrivals_and_the_figures_end_there() {
+    // 50 users at 2/s hold the slots of the next 25 s; the run may last 4.
+    let stage = spawn_slowing_counter(Duration::from_secs(3600)).await;
+    let r = run(
+        "open-bounded",
+        &[
+            "--host",
+            &stage.url,
+            "-q",
+            "--arrival-rate",
+            "2",
+            "--max-users",
+            "50",
+            "-t",
+            "60",
+            "--max-duration",
+            "4",
+            "--min-ok",
+            "1",
+        ],
+    )
+    .await;
+    let at_exit = stage.posts();
+    assert_eq!(r.code(), Some(0), "{}{}", r.stdout(), r.stderr());
+    let s = r.summary();
+    assert!(
+        s.stopped_early
+            .as_deref()
+            .is_some_and(|w| w.contains("--max-duration")),
+        "{:?}",
+        s.stopped_early
+    );
+    assert_eq!(
+        posts_once_settled(&stage).await,
+        at_exit,
+        "nothing after the exit"
+    );
+    // Slots fall due at 2/s from after the bound's clock started: at most
+    // 8 in 4 s (a few spare). Users that kept their far slots would send
+    // up to 50.
+    assert!(at_exit <= 12, "{at_exit} POSTs within a 4 s bound at 2/s");
+    assert_eq!(s.requests.total, at_exit, "every POST was recorded");
+    let m = s.open_model.expect("summary.json has the open model");
+    // The schedule counts to the stop, not to its planned 60 s nor to
+    // when the run was judged.
+    assert!(m.schedule_s < 12.0, "{m:?}");
+    assert!(m.offered as f64 <= 2.0 * m.schedule_s + 1.0, "{m:?}");
+    assert!((m.offered_rps - 2.0).abs() < 0.75, "{m:?}");
+    assert!(m.sent + m.dropped <= m.offered, "{m:?}");
+    assert!(m.achieved_rps >= 0.5 * m.offered_rps, "{m:?}");
+    assert_accounts_for_every_increment(&s);
+}
+
+#[tokio::test]
+async fn sigint_stops_the_open_model_at_once_though_its_users_hold_later_arrivals() {
+    // 100 users at 1/s hold the slots of the next 100 s.
+    let stage = spawn_slowing_counter(Duration::from_secs(3600)).await;
+    let (_tmp, out) = crate::helpers::out_dir();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
+        .args(["--run-id", "open-sigint", "--out-dir"])
+        .arg(&out)
+        .args(["--host", &stage.url, "-q", "--arrival-rate", "1"])
+        .args(["--max-users", "100", "-t", "120", "--max-duration", "150"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("started");
+    // Bounded poll: the load is running once the stage saw 3 POSTs.
+    let running = tokio::time::timeout(Duration::from_secs(120), async {
+        while stage.posts() < 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(running.is_ok(), "the run sent its first arrivals");
+    let at_signal = stage.posts();
+    let pid = child.id().expect("pid").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill ran");
+    assert!(kill.success());
+    let o = tokio::time::timeout(Duration::from_secs(200), child.wait_with_output())
+        .await
+        .expect("the run ended within its bound after the signal")
+        .expect("waited");
+    let at_exit = stage.posts();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(130), "{text}");
+    // One arrival a second: one may have been due as the signal came.
+    // Users that kept their slots would go on sending one a second.
+    assert!(
+        at_exit <= at_signal + 2,
+        "{at_signal} POSTs at the signal, {at_exit} at the exit"
+    );
+    assert_eq!(
+        posts_once_settled(&stage).await,
+        at_exit,
+        "nothing after the exit"
+    );
+    let s = crate::helpers::summary(&out.join("open-sigint"));
+    assert!(s.interrupted);
+    assert_eq!(s.requests.total, at_exit, "every POST was recorded");
+    let m = s.open_model.expect("summary.json has the open model");
+    // Offered up to the signal, not over the 120 s schedule.
+    assert!(m.offered <= at_exit + 3, "{m:?}, {at_exit} POSTs");
+    assert!(m.schedule_s < 60.0, "{m:?}");
+}
