@@ -181,7 +181,10 @@ pub fn read_all(mut r: impl Read) -> io::Result<Vec<Observation>> {
             "observation file is not a whole number of records",
         ));
     }
-    records.chunks_exact(size).map(Observation::decode).collect()
+    records
+        .chunks_exact(size)
+        .map(Observation::decode)
+        .collect()
 }
 
 #[cfg(test)]
@@ -237,10 +240,18 @@ mod tests {
             assert_eq!(Lateness::from_ns(ns).ns(), ns / 1_000 * 1_000, "{ns}");
         }
         for ns in [8_388_608_000u64, 60_000_000_000, 3_600_123_456_789] {
-            assert_eq!(Lateness::from_ns(ns).ns(), ns / 1_000_000 * 1_000_000, "{ns}");
+            assert_eq!(
+                Lateness::from_ns(ns).ns(),
+                ns / 1_000_000 * 1_000_000,
+                "{ns}"
+            );
         }
         let most = Lateness::from_ns(u64::MAX).ns();
-        assert_eq!(most, ((1u64 << 23) - 1) * 1_000_000, "saturates at 2.3 hours");
+        assert_eq!(
+            most,
+            ((1u64 << 23) - 1) * 1_000_000,
+            "saturates at 2.3 hours"
+        );
     }
 
     #[test]
