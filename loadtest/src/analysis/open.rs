@@ -97,7 +97,9 @@ pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation], max_d
     nothing_to_correct(summary);
     for (s, d) in summary.steps.iter_mut().zip(&e.step_dropped) {
         s.dropped = Some(*d);
-        let offered = s.offered_rps.unwrap_or(0.0) * (s.to_s - s.from_s);
+        // What the step offered before the run ended (early, if it stopped).
+        let held = (s.to_s.min(e.to_s) - s.from_s).max(0.0);
+        let offered = s.offered_rps.unwrap_or(0.0) * held;
         if *d as f64 > max_dropped_rate * offered {
             s.within_thresholds = false;
         }
@@ -207,14 +209,12 @@ mod tests {
         assert_eq!(OpenModel::combine(&[]), None);
     }
 
-    #[test]
-    fn a_summary_carries_the_open_model_and_older_ones_without_it_still_read() {
+    /// A summary of `ops` (all ok, counts 1..) with one step at `rate`
+    /// from 0 to `to_s`, judged at a 1% error rate.
+    fn one_step_summary(ops: &[Observation], rate: f64, to_s: f64) -> Summary {
         use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
         use crate::analysis::stats::StepWindow;
         use crate::analysis::summary::RunFacts;
-        let ops: Vec<_> = (0..100)
-            .map(|i| Observation::ok(i * 10_000_000, i * 10_000_000 + 1, i + 1))
-            .collect();
         let mut evidence = RunEvidence::of(RunFacts {
             run_id: "r".into(),
             nodes: vec![0],
@@ -225,18 +225,46 @@ mod tests {
             started_at_unix_ns: 0,
             users: 4,
         });
-        evidence.final_count = 100;
+        evidence.final_count = ops.len() as u64;
         evidence.windows = vec![StepWindow {
             users: 4,
             from_s: 0.0,
-            to_s: 1.0,
-            rate: Some(150.0),
+            to_s,
+            rate: Some(rate),
         }];
         let limits = Thresholds {
             max_p99_ms: None,
             max_error_rate: 0.01,
         };
-        let mut s = analyse(evidence, &ops, &limits);
+        analyse(evidence, ops, &limits)
+    }
+
+    /// A run stopped 2 s into a 10 s step at 100/s offered 200 arrivals in
+    /// it, not 1000: 10 dropped is 5%, past a 1% limit.
+    #[test]
+    fn a_step_cut_short_by_a_stop_is_judged_on_what_it_offered_before_it() {
+        let ops: Vec<_> = (0..190)
+            .map(|i| Observation::ok(i * 10_000_000, i * 10_000_000 + 1, i + 1))
+            .collect();
+        let mut s = one_step_summary(&ops, 100.0, 10.0);
+        let e = OpenEvidence {
+            max_users: 4,
+            from_s: 0.0,
+            to_s: 2.0,
+            offered: 200,
+            dropped: 10,
+            step_dropped: vec![10],
+        };
+        apply(&mut s, &e, &ops, 0.01);
+        assert!(!s.steps[0].within_thresholds, "{:?}", s.steps[0]);
+    }
+
+    #[test]
+    fn a_summary_carries_the_open_model_and_older_ones_without_it_still_read() {
+        let ops: Vec<_> = (0..100)
+            .map(|i| Observation::ok(i * 10_000_000, i * 10_000_000 + 1, i + 1))
+            .collect();
+        let mut s = one_step_summary(&ops, 150.0, 1.0);
         let e = OpenEvidence {
             max_users: 4,
             from_s: 0.0,
