@@ -206,7 +206,8 @@ pub fn over_time(seconds: &[Second], faults: &[FaultReport], steps: &[StepStats]
 /// Two panels for a stepped run: p50 and p99 latency against achieved
 /// throughput, one point per step, the knee circled; and throughput
 /// against users, the measured steps as points with the fitted USL curve
-/// (and its peak) drawn over them.
+/// (and its peak) drawn over them, or, for the open model's rate steps
+/// (one pool for every step), achieved against offered rate.
 pub fn latency_vs_throughput(
     steps: &[StepStats],
     knee: Option<usize>,
@@ -217,8 +218,69 @@ pub fn latency_vs_throughput(
     svg(size, |root| {
         let (top, bottom) = root.split_vertically(SIZE.1);
         latency_panel(&top, steps, knee, max_p99_ms)?;
-        usl_panel(&bottom, steps, usl)
+        if is_open(steps) {
+            offered_panel(&bottom, steps)
+        } else {
+            usl_panel(&bottom, steps, usl)
+        }
     })
+}
+
+/// The open model's steps: each has its dropped arrivals and a rate.
+fn is_open(steps: &[StepStats]) -> bool {
+    steps
+        .iter()
+        .all(|s| s.dropped.is_some() && s.offered_rps.is_some())
+}
+
+/// A step's name on a chart: its offered rate (open model) or its users.
+fn step_name(s: &StepStats, open: bool) -> String {
+    match s.offered_rps {
+        Some(r) if open => format!("  {r}/s offered"),
+        _ => format!("  {} users", s.users),
+    }
+}
+
+/// Achieved against offered rate, one point a step, with the line where
+/// they are equal: a stage keeping up sits on it; past its capacity the
+/// points fall below (the gap is what was dropped or queued).
+fn offered_panel(area: &Area<'_>, steps: &[StepStats]) -> Result<(), String> {
+    let max = max_of(
+        steps
+            .iter()
+            .flat_map(|s| [s.achieved_rps, s.offered_rps.unwrap_or(0.0)]),
+        1.0,
+    ) * 1.1;
+    let caption = "achieved against offered rate, one point a step (dashed: achieved = offered)";
+    let mut c = chart(area, caption, 8, 30)
+        .build_cartesian_2d(0f64..max, 0f64..max)
+        .map_err(msg)?;
+    c.configure_mesh()
+        .x_desc("offered arrivals/s")
+        .y_desc("achieved requests/s")
+        .draw()
+        .map_err(msg)?;
+    c.draw_series(DashedLineSeries::new(
+        [(0.0, 0.0), (max, max)],
+        6,
+        4,
+        BLACK.stroke_width(1),
+    ))
+    .map_err(msg)?;
+    let points: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|s| (s.offered_rps.unwrap_or(0.0), s.achieved_rps))
+        .collect();
+    c.draw_series(LineSeries::new(points.clone(), P50.stroke_width(2)))
+        .map_err(msg)?;
+    c.draw_series(points.iter().map(|&p| Circle::new(p, 4, P99.filled())))
+        .map_err(msg)?;
+    c.draw_series(steps.iter().zip(&points).map(|(s, &p)| {
+        let dropped = s.dropped.unwrap_or(0);
+        Text::new(format!("  {dropped} dropped"), p, ("sans-serif", 11))
+    }))
+    .map_err(msg)?;
+    Ok(())
 }
 
 fn latency_panel(
@@ -277,9 +339,10 @@ fn latency_panel(
         .border_style(BLACK)
         .draw()
         .map_err(msg)?;
+    let open = is_open(steps);
     c.draw_series(steps.iter().map(|s| {
         Text::new(
-            format!("  {} users", s.users),
+            step_name(s, open),
             (s.achieved_rps, s.latency.p99_ms),
             ("sans-serif", 11),
         )

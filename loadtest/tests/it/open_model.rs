@@ -272,6 +272,15 @@ async fn rate_steps_find_the_knee_in_offered_rate_terms() {
     assert!(text.contains("knee: 40/s offered"), "{text}");
     assert!(text.contains("past it, at 320/s offered"), "{text}");
     assert_accounts_for_every_increment(&s);
+    // One pool for every step: the chart puts achieved against offered,
+    // not throughput against users (one x for all steps).
+    let plot = s
+        .files
+        .get("plot_latency_vs_throughput")
+        .expect("the summary links the plot");
+    let svg = std::fs::read_to_string(r.dir.join(plot)).expect("plot");
+    assert!(svg.contains("achieved against offered rate"), "{svg}");
+    assert!(svg.contains("320/s offered") && !svg.contains("throughput against users"));
 }
 
 /// POSTs the stage saw, polled a moment after loadtest exited: any POST
