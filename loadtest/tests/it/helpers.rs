@@ -116,3 +116,35 @@ pub fn files_below(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// Sends `signal` ("INT", "TERM") to the process `pid`, as a user's Ctrl-C
+/// or an orchestrator's stop would.
+pub fn send_signal(pid: u32, signal: &str) {
+    let kill = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill ran");
+    assert!(kill.success(), "kill -{signal} {pid}");
+}
+
+/// Serves `handler` on a free port of 127.0.0.1 (the test's own stand-in
+/// for a stage); returns its base URL and the server task (abort it, or
+/// drop the runtime, to stop it).
+pub async fn serve_on_loopback<H, Fut>(handler: H) -> (String, tokio::task::JoinHandle<()>)
+where
+    H: Fn(hyper::Request<local_stage::RequestBody>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(local_stage::serve(
+        listener,
+        handler,
+        local_stage::ServeOptions::default(),
+    ));
+    (url, server)
+}

@@ -3,7 +3,6 @@
 //! whose history no atomic counter produces fails completeness, and its
 //! report draws the operations that prove it.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,9 +12,9 @@ use loadtest::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use loadtest::analysis::checker::{CheckName, Status, VerdictStatus};
 use loadtest::analysis::observation::Observation;
 use loadtest::analysis::summary::RunFacts;
-use local_stage::{RequestBody, ServeOptions};
+use local_stage::RequestBody;
 
-use crate::helpers::{loadtest, out_dir, run, stderr, stdout};
+use crate::helpers::{loadtest, out_dir, run, serve_on_loopback, stderr, stdout};
 
 /// How the test stage answers `POST /visits`.
 #[derive(Clone, Copy)]
@@ -61,19 +60,12 @@ async fn answer(
 }
 
 async fn spawn_stage(posts: Posts) -> Stage {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
     let count = Arc::new(AtomicU64::new(0));
-    let server = tokio::spawn(local_stage::serve(
-        listener,
-        move |req| {
-            let count = count.clone();
-            async move { answer(posts, &count, req).await }
-        },
-        ServeOptions::default(),
-    ));
+    let (url, server) = serve_on_loopback(move |req| {
+        let count = count.clone();
+        async move { answer(posts, &count, req).await }
+    })
+    .await;
     Stage { url, server }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{out_dir, summary};
+use crate::helpers::{out_dir, send_signal, summary};
 
 async fn interrupted_run(signal: &str, expected_code: i32) {
     let (_tmp, out) = out_dir();
@@ -33,12 +33,7 @@ async fn interrupted_run(signal: &str, expected_code: i32) {
     })
     .await;
     assert_eq!(running, Ok(true), "the run showed progress");
-    let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid])
-        .status()
-        .expect("kill ran");
-    assert!(kill.success());
+    send_signal(child.id().expect("pid"), signal);
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let o = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await

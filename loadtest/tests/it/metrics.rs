@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use local_stage::{RequestBody, ServeOptions};
+use local_stage::RequestBody;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::helpers::{out_dir, summary};
+use crate::helpers::{out_dir, send_signal, serve_on_loopback, summary};
 
 /// A counter on 127.0.0.1 that answers one POST in ten 400 (failed) and
 /// one in ten 503 (unknown; it never counts), so every outcome and three
@@ -68,19 +68,12 @@ async fn spawn_mixed_stage() -> MixedStage {
 
 /// A counter on 127.0.0.1; with `mixed`, some answers 400 and 503.
 async fn spawn_stage(mixed: bool) -> MixedStage {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (seen, count) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let server = tokio::spawn(local_stage::serve(
-        listener,
-        move |req| {
-            let (seen, count) = (seen.clone(), count.clone());
-            async move { mixed_answer(&seen, &count, mixed, req).await }
-        },
-        ServeOptions::default(),
-    ));
+    let (url, server) = serve_on_loopback(move |req| {
+        let (seen, count) = (seen.clone(), count.clone());
+        async move { mixed_answer(&seen, &count, mixed, req).await }
+    })
+    .await;
     MixedStage { url, server }
 }
 
@@ -257,12 +250,7 @@ async fn metrics_scraped_mid_run_are_valid_and_the_final_scrape_adds_up_to_the_s
     );
     assert_eq!(live_lines[0]["second"], 0);
 
-    let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill ran");
-    assert!(kill.success());
+    send_signal(child.id().expect("pid"), "INT");
     stderr_line(&mut lines, "serving the final figures").await;
     let last = scrape(&http, &url).await.expect("the final scrape");
     tokio::spawn(async move { while lines.recv().await.is_some() {} });
@@ -308,12 +296,7 @@ async fn a_signal_during_the_linger_ends_it_and_keeps_the_runs_own_exit_code() {
     let recorded = std::fs::read(&summary_file).expect("summary.json written before the linger");
     tokio::spawn(async move { while lines.recv().await.is_some() {} });
 
-    let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill ran");
-    assert!(kill.success());
+    send_signal(child.id().expect("pid"), "TERM");
     // Far below the 600 s linger: only the signal can have ended it.
     let o = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await

@@ -9,7 +9,7 @@ use std::time::Duration;
 use counter_lambda::config::StoreTimeouts;
 use local_stage::{FaultKind, LocalStage, NemesisPlan, StageOptions};
 
-use crate::helpers::{assert_accounts_for_every_increment, run};
+use crate::helpers::{assert_accounts_for_every_increment, run, send_signal};
 use crate::racy_counter::spawn_racy_counter_with_faults;
 
 /// A short run of the real binary with one 2 s window of `kind` at 2 s
@@ -274,11 +274,7 @@ async fn ctrl_c_during_a_pause_leaves_no_paused_or_orphaned_java() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let java = paused.expect("DynamoDB Local was paused within 90 s");
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill ran");
-    assert!(kill.success());
+    send_signal(pid, "INT");
     let status = tokio::time::timeout(Duration::from_secs(90), child.wait())
         .await
         .expect("loadtest ended within 90 s of SIGINT")

@@ -3,7 +3,6 @@
 //! closed model's rate falls with the stage. Judged by ratios of rates the
 //! test server itself measured, never by timings.
 
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 
-use crate::helpers::{assert_accounts_for_every_increment, run};
+use crate::helpers::{assert_accounts_for_every_increment, run, send_signal, serve_on_loopback};
 
 /// An atomic counter (test code, on 127.0.0.1) that answers in 5 ms until
 /// `slow_after` past its first POST, then in 200 ms; it notes when each
@@ -74,18 +73,11 @@ async fn spawn_slowing_counter(slow_after: Duration) -> SlowingCounter {
         first_post: first_post.clone(),
         posts: posts.clone(),
     });
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(local_stage::serve(
-        listener,
-        move |req| {
-            let shared = shared.clone();
-            async move { answer(&shared, req).await }
-        },
-        local_stage::ServeOptions::default(),
-    ));
+    let (url, server) = serve_on_loopback(move |req| {
+        let shared = shared.clone();
+        async move { answer(&shared, req).await }
+    })
+    .await;
     SlowingCounter {
         url,
         slow_after,
@@ -372,12 +364,7 @@ async fn sigint_stops_the_open_model_at_once_though_its_users_hold_later_arrival
     .await;
     assert!(running.is_ok(), "the run sent its first arrivals");
     let at_signal = stage.posts();
-    let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill ran");
-    assert!(kill.success());
+    send_signal(child.id().expect("pid"), "INT");
     let o = tokio::time::timeout(Duration::from_secs(200), child.wait_with_output())
         .await
         .expect("the run ended within its bound after the signal")

@@ -2,7 +2,6 @@
 //! speaks the contract but increments by reading the item and writing it
 //! back, against DynamoDB Local. Concurrent visits lose updates.
 
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
@@ -11,7 +10,9 @@ use bytes_body::Full;
 use counter_lambda::config::StoreTimeouts;
 use http_body_util as bytes_body;
 use hyper::body::Bytes;
-use local_stage::{DynamoDbLocal, RequestBody, ServeOptions, create_table, local_client};
+use local_stage::{DynamoDbLocal, RequestBody, create_table, local_client};
+
+use crate::helpers::serve_on_loopback;
 
 pub struct RacyCounter {
     pub url: String,
@@ -105,18 +106,11 @@ pub async fn spawn_racy_counter_with_faults(
         }
     };
     let client = Arc::new(local_client(&endpoint, StoreTimeouts::default()).await);
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = tokio::spawn(local_stage::serve(
-        listener,
-        move |req| {
-            let client = client.clone();
-            async move { answer(&client, req).await }
-        },
-        ServeOptions::default(),
-    ));
+    let (url, server) = serve_on_loopback(move |req| {
+        let client = client.clone();
+        async move { answer(&client, req).await }
+    })
+    .await;
     RacyCounter {
         url,
         _faults: faults,
