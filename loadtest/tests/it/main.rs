@@ -11,6 +11,7 @@ mod metrics;
 mod nemesis;
 mod nodes;
 mod open_model;
+mod promtool;
 mod racy_counter;
 mod runs;
 mod safety;

@@ -3,9 +3,8 @@
 //! final scrape adds up to summary.json exactly, and `per-second.jsonl`
 //! grows while the run goes and keeps every second through a SIGINT.
 //!
-//! promtool comes from Debian's `prometheus` package, which `.ci/run`
-//! installs: under CI=true a missing promtool fails the test; elsewhere
-//! the promtool checks are skipped with a loud message (the rest still runs).
+//! promtool is Debian's, fetched into the user's cache on first use
+//! (`promtool.rs`); a test never skips its check.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -23,6 +22,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::helpers::{out_dir, send_signal, serve_on_loopback, summary};
+use crate::promtool::promtool;
 
 /// A counter on 127.0.0.1 that answers one POST in ten 400 (failed) and
 /// one in ten 503 (unknown; it never counts), so every outcome and three
@@ -77,27 +77,16 @@ async fn spawn_stage(mixed: bool) -> MixedStage {
     MixedStage { url, server }
 }
 
-/// `promtool check metrics` on `text`; `false` when promtool is missing
-/// outside CI (skipped, loudly).
-fn promtool_accepts(text: &str) -> bool {
-    let child = std::process::Command::new("promtool")
+/// `promtool check metrics` on `text`: Prometheus's own tooling accepts
+/// the exposition.
+fn promtool_accepts(text: &str) {
+    let mut child = std::process::Command::new(promtool())
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("promtool is missing ({e}): .ci/run installs Debian's `prometheus` package")
-        }
-        Err(e) => {
-            eprintln!(
-                "\n*** SKIPPED: promtool check metrics ({e}); install it with `apt-get install -y prometheus` ***\n"
-            );
-            return false;
-        }
-    };
+        .spawn()
+        .expect("promtool starts");
     child
         .stdin
         .take()
@@ -111,7 +100,6 @@ fn promtool_accepts(text: &str) -> bool {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    true
 }
 
 /// `name{labels}` → value, from the text exposition.
