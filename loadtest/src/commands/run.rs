@@ -19,7 +19,7 @@ use crate::analysis::faults::judge_faults;
 use crate::analysis::observation::Observation;
 use crate::analysis::open::{self, OpenEvidence};
 use crate::analysis::stats::StepWindow;
-use crate::analysis::summary::{RunFacts, Summary};
+use crate::analysis::summary::{RunFacts, Summary, files};
 use crate::load::arrival::{RateSegment, constant_rate, rate_at, rate_steps};
 use crate::load::metrics::{self, LiveExport, RunLabels};
 use crate::load::progress::{self, Display, Snapshot};
@@ -571,6 +571,10 @@ fn judge(
     if let Some(open) = &open {
         open::apply(&mut summary, open, &ops, harness.max_error_rate);
     }
+    // Written while the run went (a merge has none).
+    summary
+        .files
+        .insert("per_second".into(), files::PER_SECOND.into());
     (summary, ops)
 }
 

@@ -6,7 +6,7 @@ use std::fmt::{self, Write};
 use std::path::Path;
 
 use crate::analysis::checker::{Status, VerdictStatus};
-use crate::analysis::summary::Summary;
+use crate::analysis::summary::{Summary, files};
 
 /// The whole report as a string.
 pub fn text(s: &Summary, dir: &Path) -> String {
@@ -390,8 +390,10 @@ fn run_files(o: &mut impl Write, s: &Summary, dir: &Path) -> fmt::Result {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     writeln!(o, "\nRun directory: {}", absolute.display())?;
     let mut names: Vec<&str> = s.files.values().map(String::as_str).collect();
-    if dir.join(super::run_dir::GOOSE_REPORT).is_file() {
-        names.push(super::run_dir::GOOSE_REPORT);
+    for extra in [files::PER_SECOND, super::run_dir::GOOSE_REPORT] {
+        if !names.contains(&extra) && dir.join(extra).is_file() {
+            names.push(extra);
+        }
     }
     writeln!(o, "  {}", names.join(", "))
 }
