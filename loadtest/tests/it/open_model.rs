@@ -391,3 +391,44 @@ async fn sigint_stops_the_open_model_at_once_though_its_users_hold_later_arrival
     assert!(m.offered <= at_exit + 3, "{m:?}, {at_exit} POSTs");
     assert!(m.schedule_s < 60.0, "{m:?}");
 }
+
+/// A paced user that falls behind (it means to send every 50 ms, each
+/// answer takes 200 ms) sends later and later: its latency counts from
+/// each slot, the record keeps when it really left (the checker judges
+/// from that), and the lateness is what lies between.
+#[tokio::test]
+async fn a_paced_user_that_falls_behind_records_when_it_sent_and_how_late() {
+    let stage = spawn_slowing_counter(Duration::ZERO).await;
+    let r = run_against(
+        &stage,
+        "paced-behind",
+        &["-u", "2", "--user-rate", "20", "-t", "3"],
+    )
+    .await;
+    assert_eq!(r.code(), Some(0), "{}{}", r.stdout(), r.stderr());
+    let file = std::fs::File::open(r.dir.join("observations.bin")).expect("observations");
+    let ops = loadtest::analysis::observation::read_all(std::io::BufReader::new(file))
+        .expect("observations read");
+    assert!(ops.len() >= 4, "{} requests", ops.len());
+    let ms = |ns: u64| ns as f64 / 1e6;
+    let mut service: Vec<f64> = ops.iter().map(|o| ms(o.end_ns - o.start_ns)).collect();
+    service.sort_by(f64::total_cmp);
+    let median_service = service[service.len() / 2];
+    let latest = ops.iter().map(|o| ms(o.late.ns())).fold(0.0, f64::max);
+    // Two users, 20/s each, answered at 5/s each: by the end of 3 s each
+    // is seconds behind its schedule.
+    assert!(
+        latest > 2.0 * median_service,
+        "late {latest} ms, service {median_service} ms"
+    );
+    for o in &ops {
+        assert_eq!(o.latency_ns(), o.end_ns - (o.start_ns - o.late.ns()));
+    }
+    let s = r.summary();
+    assert!(
+        s.latency.all.p99_ms > 2.0 * median_service,
+        "p99 {} ms counts from the slots, service {median_service} ms",
+        s.latency.all.p99_ms
+    );
+    assert_accounts_for_every_increment(&s);
+}
