@@ -61,6 +61,14 @@ impl DirectTarget {
     }
 }
 
+/// The handler's own time (`Server-Timing: app;dur=`), ms, if it says.
+pub fn server_ms(headers: &hyper::HeaderMap) -> Option<f64> {
+    headers
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .and_then(server_timing_app_ms)
+}
+
 /// What came back for one request.
 #[derive(Debug)]
 pub struct Exchange {
@@ -115,11 +123,7 @@ impl Connection {
             match sender.send_request(target.request()).await {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    let server_ms = response
-                        .headers()
-                        .get("server-timing")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(server_timing_app_ms);
+                    let server_ms = server_ms(response.headers());
                     let body = response.into_body().collect().await?.to_bytes();
                     return Ok(Exchange {
                         status,

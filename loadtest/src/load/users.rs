@@ -16,7 +16,7 @@ use super::recorder::{RECORD_BYTES_IN_MEMORY, Recorder};
 use super::schedule::Pacing;
 use super::signals;
 use crate::analysis::observation::{Lateness, Observation, Outcome};
-use crate::analysis::stats::{ServerTiming, new_histogram, server_timing_app_ms};
+use crate::analysis::stats::{ServerTiming, new_histogram};
 
 /// Shards of the `Server-Timing` histogram: a user records into its own
 /// (user % shards), each made on first use (a run whose stage does not
@@ -470,11 +470,7 @@ async fn classify(
         return (0, Outcome::Unknown, 0, None);
     };
     let status = response.status().as_u16();
-    let server_ms = response
-        .headers()
-        .get("server-timing")
-        .and_then(|v| v.to_str().ok())
-        .and_then(server_timing_app_ms);
+    let server_ms = direct::server_ms(response.headers());
     let body = response.bytes().await.ok();
     let (outcome, count) = judge_body(status, body.as_deref(), state);
     (status, outcome, count, server_ms)
