@@ -37,8 +37,6 @@ pub struct RunState {
     node: u16,
     /// Requests begun; none begins past `request_limit`.
     started: AtomicU64,
-    pub total: AtomicU64,
-    errors: AtomicU64,
     pub response_bytes: AtomicU64,
     /// The handler's own time per response (`Server-Timing: app;dur=`), µs.
     server_timing: Vec<Mutex<Option<Histogram<u64>>>>,
@@ -110,8 +108,6 @@ impl RunState {
             path,
             node,
             started: AtomicU64::new(0),
-            total: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
             response_bytes: AtomicU64::new(0),
             server_timing: (0..TIMING_SHARDS).map(|_| Mutex::new(None)).collect(),
             abort_rate: rules.abort_error_rate,
@@ -143,12 +139,9 @@ impl RunState {
     fn record(&self, op: Observation) {
         self.live.observe(&op);
         self.recorder.record(op);
-        let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
-        let errors = if op.outcome == Outcome::Ok {
-            self.errors.load(Ordering::Relaxed)
-        } else {
-            self.errors.fetch_add(1, Ordering::Relaxed) + 1
-        };
+        // The live counters are the run's counts: nothing kept twice.
+        let total = self.live.total();
+        let errors = total - self.live.ok.load(Ordering::Relaxed).min(total);
         if total >= self.abort_min && errors as f64 / total as f64 > self.abort_rate {
             self.abort(format!(
                 "error rate {:.1}% after {total} requests passed --abort-error-rate {:.1}%",
@@ -206,7 +199,7 @@ impl RunState {
 
     /// Mean response body size over all requests.
     pub fn response_bytes_mean(&self) -> f64 {
-        let total = self.total.load(Ordering::Relaxed);
+        let total = self.live.total();
         if total == 0 {
             return 0.0;
         }
