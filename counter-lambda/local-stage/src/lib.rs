@@ -23,7 +23,8 @@ mod stage;
 mod supervisor;
 
 pub use dynamodb_local::{
-    Binding, DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, Storage, free_port, install_dir,
+    Binding, DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, Storage, cache_dir, free_port,
+    install_dir,
 };
 pub use fault_proxy::{FaultProxy, FaultSwitch, ProxyFault};
 pub use nemesis::{

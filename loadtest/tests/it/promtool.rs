@@ -30,7 +30,8 @@ fn find_or_fetch() -> Result<PathBuf, String> {
     if Command::new("promtool").arg("--version").output().is_ok() {
         return Ok(PathBuf::from("promtool"));
     }
-    let dir = cache_dir()?;
+    // Beside DynamoDB Local's install, in the project's cache directory.
+    let dir = local_stage::cache_dir().join("promtool");
     let unpacked = dir.join("usr/bin/promtool");
     if unpacked.is_file() {
         return Ok(unpacked);
@@ -56,15 +57,6 @@ fn find_or_fetch() -> Result<PathBuf, String> {
     } else {
         Err(format!("{} is missing after unpacking", unpacked.display()))
     }
-}
-
-/// `$XDG_CACHE_HOME` or `~/.cache`, as DynamoDB Local's install uses.
-fn cache_dir() -> Result<PathBuf, String> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .ok_or("neither XDG_CACHE_HOME nor HOME is set")?;
-    Ok(base.join("visitor-counter").join("promtool"))
 }
 
 fn fetch_into(dir: &Path) -> Result<(), String> {
