@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use counter_lambda::store::{COUNT_ATTRIBUTE, KEY_ATTRIBUTE};
-use loadtest::load::direct::{Connection, DirectTarget};
-use loadtest::load::target::visits_url;
+use loadtest::load::api::Api;
+use loadtest::load::client::Connection;
 use local_stage::{Config, LocalStage, StageOptions};
 
 const WORKERS: usize = 16;
@@ -37,17 +37,16 @@ async fn measure(via: Via, stage: &LocalStage, key: &str, secs: f64) -> anyhow::
         let client = stage.client().clone();
         let table = stage.table().to_owned();
         let key = key.to_owned();
-        let target = DirectTarget::of(&visits_url(stage.url(), &key))
-            .ok_or_else(|| anyhow::anyhow!("the stage is not plain http"))?;
+        let api = Api::ours(stage.url(), &key)?;
         workers.push(tokio::spawn(async move {
             let mut conn = Connection::default();
             while !stop.load(Ordering::Relaxed) {
                 let ok = match via {
                     Via::Sdk => add(&client, &table, &key).await,
                     Via::Stage => conn
-                        .post(&target, Duration::from_secs(10))
+                        .send(api.client(), &api.counting, Duration::from_secs(10))
                         .await
-                        .is_some_and(|x| x.status == 200),
+                        .is_ok_and(|x| x.status == 200),
                 };
                 if ok {
                     done.fetch_add(1, Ordering::Relaxed);

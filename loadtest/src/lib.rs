@@ -33,10 +33,7 @@ pub struct UsageError(pub String);
 /// 0 pass, 1 fail (verdict, threshold, abort, or an error during the run),
 /// 2 usage error.
 pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    use clap::FromArgMatches;
-    let parsed = cli::short_command()
-        .try_get_matches_from(args)
-        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let parsed = cli::parse_from(args);
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
@@ -82,7 +79,7 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) if e.downcast_ref::<UsageError>().is_some() => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
         Err(e) if e.downcast_ref::<goose::GooseError>().is_some_and(is_usage) => {

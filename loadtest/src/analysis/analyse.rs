@@ -261,6 +261,7 @@ mod tests {
                 outside_traffic: false,
                 started_at_unix_ns: 0,
                 users: 1,
+                api: None,
             },
             other_nodes_write: false,
             initial: 0,

@@ -264,6 +264,7 @@ mod tests {
             outside_traffic: false,
             started_at_unix_ns: 0,
             users: 1,
+            api: None,
         };
         let evidence = RunEvidence {
             initial: 0,

@@ -3,6 +3,8 @@
 //! function takes data and returns data, so each is tested alone and a
 //! merge of several nodes reuses them unchanged. A test enforces it.
 //!
+//! - [`answer`]: where the count is in an answer, and which refusals
+//!   prove nothing was counted;
 //! - [`observation`]: one request (sent, end, lateness, outcome, count)
 //!   and its 32-byte record;
 //! - [`checker`]: the atomicity verdict;
@@ -15,6 +17,7 @@
 //! - [`cost`]: the cost and quota model behind `loadtest plan`.
 
 pub mod analyse;
+pub mod answer;
 pub mod checker;
 pub mod cost;
 pub mod faults;

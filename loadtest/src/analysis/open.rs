@@ -224,6 +224,7 @@ mod tests {
             outside_traffic: false,
             started_at_unix_ns: 0,
             users: 4,
+            api: None,
         });
         evidence.final_count = ops.len() as u64;
         evidence.windows = vec![StepWindow {

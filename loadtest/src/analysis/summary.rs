@@ -50,6 +50,26 @@ pub struct RunFacts {
     pub started_at_unix_ns: u64,
     /// Users at the peak.
     pub users: usize,
+    /// How a visit was counted and the count read (runs before these
+    /// options: our contract, `null`).
+    #[serde(default)]
+    pub api: Option<RequestFacts>,
+}
+
+/// The API under test as the run used it (`--request`, `--read`,
+/// `--count-at`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFacts {
+    /// The counting request, `{key}` as written.
+    pub request: String,
+    /// The read, or `none` (the first and last counting requests told
+    /// the count before and after).
+    pub read: String,
+    /// Where the count was in the answers.
+    pub count_at: Option<String>,
+    /// The counter is one the API chose (no `{key}`) and others may count
+    /// on it: accounting and completeness are not judged.
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +275,7 @@ mod tests {
                 outside_traffic: false,
                 started_at_unix_ns: 0,
                 users: 1,
+                api: None,
             }),
             &[],
             &Thresholds {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use goose::config::GooseConfiguration;
 
+use crate::analysis::answer::{CountPointer, StatusRange};
 use crate::analysis::checker::DEFAULT_MIN_OK;
+use crate::load::request::{DEFAULT_REQUEST, Header, ReadLine, RequestLine};
 use crate::load::start::{self, StartAt};
 
 #[derive(Debug, Parser)]
@@ -49,7 +51,7 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Harness")]
 pub struct HarnessArgs {
-    /// Count a real page instead of the run's own counter (accounting skipped).
+    /// Count a real page, not the run's own key (no accounting).
     ///
     /// Others may visit it too, so only uniqueness, real-time order and range
     /// can be checked.
@@ -87,17 +89,17 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "MS")]
     pub max_p99: Option<f64>,
 
-    /// Fail (exit 1) when failed + unknown requests exceed this fraction.
+    /// Fail (exit 1) above this error rate (failed + unknown).
     ///
     /// With --steps: per step, as --max-p99.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.01, value_parser = fraction)]
     pub max_error_rate: f64,
 
-    /// Abort once the error rate exceeds this...
+    /// Abort above this error rate.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.5, value_parser = fraction)]
     pub abort_error_rate: f64,
 
-    /// ...after at least this many requests.
+    /// Requests before --abort-error-rate applies.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub abort_min_requests: u64,
 
@@ -187,7 +189,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = seconds)]
     pub nemesis_duration: f64,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics while the run goes.
+    /// Serve Prometheus metrics at http://ADDR/metrics.
     ///
     /// ADDR is IP:PORT, such as 127.0.0.1:9464 (port 0: any free port, printed
     /// on stderr). Served from before the load begins until the run ends.
@@ -198,6 +200,66 @@ pub struct HarnessArgs {
     /// (SIGINT or SIGTERM ends it; the run keeps its exit code).
     #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub metrics_linger: u64,
+
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// How a visit is sent and the count read: ours by default, any API's
+/// with these (README "Judging your own counter").
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "The API under test")]
+pub struct ApiArgs {
+    /// The counting request [default: POST /visits?path={key}].
+    ///
+    /// {key} is replaced by the run's own key, URL-encoded; without it the
+    /// counter is one the API chooses (a shared counter: see --exclusive).
+    /// No request is ever sent twice.
+    #[arg(long, value_name = "REQUEST", default_value = DEFAULT_REQUEST, hide_default_value = true)]
+    pub request: RequestLine,
+
+    /// The counting request's body ({key}: the key as it is).
+    #[arg(id = "counting_body", long = "request-body", value_name = "TEXT")]
+    pub request_body: Option<String>,
+
+    /// A header for every request, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<Header>,
+
+    /// Where the count is in the answer: a JSON pointer [default: found].
+    ///
+    /// By default the first answer shows it: the body if it is a number, or the one integer in it.
+    #[arg(long, value_name = "POINTER")]
+    pub count_at: Option<CountPointer>,
+
+    /// How to read the count before and after, or none.
+    ///
+    /// none: the API only increments, and the run's first and last counting
+    /// requests tell the count. Default: GET /visits?path={key} with the
+    /// default --request, none with another.
+    #[arg(long, value_name = "REQUEST|none")]
+    pub read: Option<ReadLine>,
+
+    /// Where the count is in the read's answer [default: found].
+    #[arg(long, value_name = "POINTER", requires = "read")]
+    pub read_count_at: Option<CountPointer>,
+
+    /// Nobody else counts on the API's counter during the run.
+    ///
+    /// Then accounting and completeness are judged on a shared counter too.
+    #[arg(long)]
+    pub exclusive: bool,
+
+    /// Statuses the API never counts on, e.g. 4xx or 400,409.
+    ///
+    /// Default: 4xx for our contract; for another API, only API Gateway's
+    /// own refusals (its 429 throttle, 404 no route, 401, 403).
+    #[arg(long, value_name = "STATUS,...", value_delimiter = ',')]
+    pub failed_status: Vec<StatusRange>,
+
+    /// A CA certificate (PEM) to trust for an https:// stage.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -307,9 +369,7 @@ fn common_goose() -> Vec<(&'static str, Option<String>)> {
     vec![
         (
             "host",
-            text(
-                "API base URL, e.g. https://<api-id>.execute-api.<region>.amazonaws.com/prod [default: start the local stage on 127.0.0.1]",
-            ),
+            text("The API's URL [default: a local stage on 127.0.0.1]"),
         ),
         (
             "users",
@@ -363,6 +423,12 @@ pub fn short_command() -> clap::Command {
         .map(|a| a.get_id().to_string())
         .filter(|id| id != "help")
         .collect();
+    // `-H` is a request header here, as curl's; goose's host is --host.
+    // Goose's `--request-body` (its request log's bodies) gives way to the
+    // counting request's body: no request goes through goose's client.
+    cmd = cmd
+        .mut_arg("host", |a| a.short(None))
+        .mut_arg("request_body", |a| a.long("goose-request-body"));
     for id in goose_ids {
         let common = common.iter().find(|(c, _)| *c == id).cloned();
         cmd = cmd.mut_arg(&id, |a| {
@@ -376,17 +442,44 @@ pub fn short_command() -> clap::Command {
             }
         });
     }
-    // Listed under --nemesis and --metrics-addr in README; kept off the one screen.
-    for id in ["nemesis_interval", "nemesis_duration", "metrics_linger"] {
+    // In README and docs/; kept off the one screen.
+    for id in [
+        "nemesis_interval",
+        "nemesis_duration",
+        "metrics_linger",
+        "help_goose",
+        "abort_min_requests",
+        "run_id",
+        "start_at",
+        "max_memory",
+        "path_prefix",
+        "read_count_at",
+        "failed_status",
+    ] {
         cmd = cmd.mut_arg(id, |a| a.hide(true));
     }
     cmd.mut_args(|a| a.long_help(None))
+}
+
+/// The command line as `loadtest` reads it (tests call it too: `Cli`'s
+/// own derive keeps goose's `-H`, which is a header here).
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    short_command()
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m))
 }
 
 /// Every goose option with goose's own text, less its notes for programs
 /// that embed goose ("Set in code with GooseDefault::…").
 pub fn goose_help() -> String {
     let cmd = GooseConfiguration::command()
+        .mut_arg("host", |a| a.short(None))
+        .mut_arg("request_body", |a| a.long("goose-request-body"))
         .name("loadtest")
         .about("Goose's options, all accepted by loadtest (its own defaults: loadtest --help).")
         .after_help("")

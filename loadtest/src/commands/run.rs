@@ -20,12 +20,17 @@ use crate::analysis::observation::Observation;
 use crate::analysis::open::{self, OpenEvidence};
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary, files};
+use crate::load::api::{Api, ApiOptions, ProbeFailed};
 use crate::load::arrival::{RateSegment, constant_rate, rate_at, rate_steps};
+use crate::load::client::Endpoint;
 use crate::load::metrics::{self, LiveExport, RunLabels};
 use crate::load::progress::{self, Display, Snapshot};
+use crate::load::request::CountingRequest;
 use crate::load::schedule::{step_schedule, test_plan_peak};
-use crate::load::target::{NemesisSpec, Target, read_count, validate_host, visits_url};
-use crate::load::users::{RunState, UserRules, visit_transaction};
+use crate::load::target::{NemesisSpec, Target};
+use crate::load::users::{
+    RunState, Sending, UserRules, count_towards_the_bound, visit_transaction,
+};
 use crate::load::{cpu, signals, start, status};
 use crate::output::run_dir;
 
@@ -180,80 +185,212 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let RunArgs { harness, mut goose } = args;
     validate(&harness, &goose)?;
     validate_goose(&goose)?;
+    let options = api_options(&harness);
     let metrics = metrics::bind(harness.metrics_addr).await?;
     signals::install();
     let quiet = goose.quiet > 0;
     let run_id = harness.run_id.clone().unwrap_or_else(new_run_id);
-    let (path, outside_traffic) = counter_key(&harness, &run_id);
+    let key = counter_key(&harness, &run_id);
 
     let mut target = open_target(&harness, &goose).await?;
     goose.host = Some(target.host.clone());
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let initial = read_count(&http, &target.host, &path)
-        .await
-        .context("reading the count before the run")?;
-    status(&format!(
-        "Target {}, counter {path} (count {initial} before the run)",
-        target.host
-    ));
-    let start = start::wait(harness.start_at.as_ref(), quiet).await?;
+    let mut api = Api::new(&target.host, &key, &options)?;
+    let node = harness.node_id.map_or(0, NonZeroU16::get);
+    let shown = format!(
+        "Target {}, counter {}",
+        target.host,
+        api.counter_shown(&key)
+    );
+    let before = before_the_load(&mut api, &shown, harness.start_at.as_ref(), quiet, node).await?;
 
     let workload = Workload::of(&harness, &goose);
-    let node = harness.node_id.map_or(0, NonZeroU16::get);
     let state = Arc::new(RunState::new(
-        visits_url(&target.host, &path),
-        path.clone(),
+        sending(&api)?,
         node,
-        initial,
+        before.initial,
         &user_rules(&harness, &workload),
+        before.clock,
     )?);
+    for op in &before.ops {
+        state.record_outside_the_load(*op);
+    }
+    count_towards_the_bound(&state, before.ops.len() as u64);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
     let live = start_live(&dir, metrics, &state, &run_id, node)?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
     target.start_nemesis(state.clock)?;
-    let execution = execute_bounded(
-        attack,
-        &state,
-        harness.max_duration,
-        &workload,
-        Display::for_stderr(quiet),
-    )
-    .await;
+    let display = Display::for_stderr(quiet);
+    let execution = execute_bounded(attack, &state, harness.max_duration, &workload, display).await;
 
     let faults = target.stop_nemesis().await;
-    let final_read = read_final_count(&http, &target.host, &path).await;
-    let local_stage = target.is_local_stage();
-    let host = target.host.clone();
+    let final_read = count_after(&mut api, &state, node).await;
+    let facts = RunFacts {
+        run_id,
+        nodes: vec![node],
+        host: target.host.clone(),
+        local_stage: target.is_local_stage(),
+        path: key,
+        outside_traffic: harness.path.is_some() || api.shared,
+        started_at_unix_ns: execution.started_at_unix_ns,
+        users: workload.peak_users,
+        api: Some(api.described.clone()),
+    };
     drop(target);
     settle_arrivals(&state);
     let final_metrics = live.finish();
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
-    let facts = RunFacts {
-        run_id,
-        nodes: vec![node],
-        host,
-        local_stage,
-        path,
-        outside_traffic,
-        started_at_unix_ns: execution.started_at_unix_ns,
-        users: workload.peak_users,
-    };
     let (mut summary, ops) = judge(
         state,
         facts,
         &harness,
         &workload,
         execution,
-        (initial, final_read),
+        (before.initial, final_read),
     );
-    summary.start = start;
+    summary.start = before.start;
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::write_run(&dir, &summary, &ops)?;
     final_metrics.linger(harness.metrics_linger).await;
     Ok(summary)
+}
+
+/// The API's description from the command line.
+fn api_options(h: &HarnessArgs) -> ApiOptions {
+    let a = &h.api;
+    ApiOptions {
+        request: CountingRequest {
+            line: a.request.clone(),
+            body: a
+                .request_body
+                .clone()
+                .map(bytes::Bytes::from)
+                .unwrap_or_default(),
+            headers: a.headers.clone(),
+        },
+        count_at: a.count_at.clone(),
+        read: a.read.clone(),
+        read_count_at: a.read_count_at.clone(),
+        exclusive: a.exclusive,
+        failed_status: a.failed_status.clone(),
+        cacert: a.cacert.clone(),
+    }
+}
+
+/// What the users send and how its answers are judged.
+fn sending(api: &Api) -> anyhow::Result<Sending> {
+    Ok(Sending {
+        client: api.client().clone(),
+        request: api.counting.clone(),
+        rule: api
+            .rule()
+            .context("the first answer did not show where the count is")?,
+    })
+}
+
+/// What the run knows before its load: the count, the common start, and
+/// the requests it already sent (the first counting request).
+struct BeforeTheLoad {
+    initial: u64,
+    start: crate::analysis::summary::Start,
+    /// Observation times count from here.
+    clock: Instant,
+    ops: Vec<Observation>,
+}
+
+/// Reads the count (or, with `--read none`, takes it from the first
+/// counting request), waits for `--start-at`, and, for an API other than
+/// ours, sends the first counting request, which shows where the count is
+/// in the answers.
+async fn before_the_load(
+    api: &mut Api,
+    shown: &str,
+    start_at: Option<&start::StartAt>,
+    quiet: bool,
+    node: u16,
+) -> anyhow::Result<BeforeTheLoad> {
+    let read = if api.reads_by_counting() {
+        None
+    } else {
+        let initial = api
+            .read()
+            .await
+            .context("reading the count before the run")?;
+        status(&format!("{shown} (count {initial} before the run)"));
+        Some(initial)
+    };
+    let start = start::wait(start_at, quiet).await?;
+    let clock = Instant::now();
+    if api.is_contract() && read.is_some() {
+        // Our own API: where the count is, is known; the first counting
+        // request is the load's.
+        return Ok(BeforeTheLoad {
+            initial: read.unwrap_or_default(),
+            start,
+            clock,
+            ops: vec![],
+        });
+    }
+    let probe = api
+        .probe(clock, node, read.is_none())
+        .await
+        .context("the first counting request")?;
+    let initial = match (read, probe.count) {
+        (Some(n), _) => n,
+        (None, None) => anyhow::bail!("the first counting request answered no count"),
+        (None, Some(count)) => {
+            let initial = count.checked_sub(1).ok_or_else(|| {
+                UsageError(
+                    "the first counting request answered 0: with --read none the count must be the visit's number (1 for the first visit), not the count before it".into(),
+                )
+            })?;
+            status(&format!(
+                "{shown} (count {initial} before the run: the first counting request's, less one)"
+            ));
+            initial
+        }
+    };
+    Ok(BeforeTheLoad {
+        initial,
+        start,
+        clock,
+        ops: probe.ops,
+    })
+}
+
+/// The count after the load: read, or (`--read none`) told by one more
+/// counting request, recorded as an operation of the history. An error
+/// keeps the run's record: the verdict says what it could not judge.
+async fn count_after(api: &mut Api, state: &RunState, node: u16) -> Result<u64, String> {
+    let counted = if api.reads_by_counting() {
+        match api.probe(state.clock, node, true).await {
+            Ok(probe) => {
+                probe
+                    .ops
+                    .iter()
+                    .for_each(|op| state.record_outside_the_load(*op));
+                probe
+                    .count
+                    .ok_or_else(|| anyhow::anyhow!("the last counting request answered no count"))
+            }
+            Err(e) => {
+                if let Some(failed) = e.downcast_ref::<ProbeFailed>() {
+                    failed
+                        .ops
+                        .iter()
+                        .for_each(|op| state.record_outside_the_load(*op));
+                }
+                Err(e)
+            }
+        }
+    } else {
+        api.read().await
+    };
+    counted.map_err(|e| {
+        let e = format!("{e:#}");
+        status(&format!("could not read the count after the run: {e}"));
+        e
+    })
 }
 
 /// The run directory, made before the load, and what the run exports
@@ -271,18 +408,6 @@ fn start_live(
         node,
     };
     LiveExport::start(listener, state, dir, labels)
-}
-
-/// The count after the run. A target that died still leaves the run's
-/// record: the error is kept, and the verdict says what it could not judge.
-async fn read_final_count(http: &reqwest::Client, host: &str, path: &str) -> Result<u64, String> {
-    let read = read_count(http, host, path)
-        .await
-        .map_err(|e| format!("{e:#}"));
-    if let Err(e) = &read {
-        status(&format!("could not read the count after the run: {e}"));
-    }
-    read
 }
 
 /// The `--host`, or the local stage (with its nemesis, if asked for).
@@ -326,10 +451,13 @@ async fn warm_up_local_stage(harness: &HarnessArgs, goose: &GooseConfiguration, 
         "Warming the local stage up for {} s (unmeasured, counter {key}) ...",
         harness.warmup_secs
     ));
-    let url = visits_url(&target.host, &key);
     let secs = Duration::from_secs(harness.warmup_secs);
-    if let Some(n) = crate::load::warmup::warm_up(&url, users, secs).await {
-        tracing::info!("warm-up: {n} requests answered 200");
+    match Api::ours(&target.host, &key) {
+        Ok(api) => {
+            let n = crate::load::warmup::warm_up(api.client(), &api.counting, users, secs).await;
+            tracing::info!("warm-up: {n} requests answered 200");
+        }
+        Err(e) => tracing::warn!("no warm-up: {e}"),
     }
 }
 
@@ -346,14 +474,11 @@ fn user_rules(harness: &HarnessArgs, workload: &Workload) -> UserRules {
 }
 
 /// The counter this run increments: a real page (`--path`; others visit it
-/// too) or the run's own key.
-fn counter_key(harness: &HarnessArgs, run_id: &str) -> (String, bool) {
+/// too) or the run's own key (`{key}` in the requests).
+fn counter_key(harness: &HarnessArgs, run_id: &str) -> String {
     match &harness.path {
-        Some(p) => (p.clone(), true),
-        None => (
-            format!("{}/{run_id}", harness.path_prefix.trim_end_matches('/')),
-            false,
-        ),
+        Some(p) => p.clone(),
+        None => format!("{}/{run_id}", harness.path_prefix.trim_end_matches('/')),
     }
 }
 
@@ -370,7 +495,6 @@ fn build_attack(
         // run time from when all users are up, the schedule from its origin.
         goose.run_time = Some((end.as_secs_f64().ceil() as u64 + 1).to_string());
     }
-    let direct = state.is_direct();
     let mut attack = GooseAttack::initialize_with_config(goose)?
         .register_scenario(scenario!("visitor").register_transaction(visit_transaction(state)))
         .set_default(GooseDefault::NoTelnet, true)?
@@ -383,15 +507,13 @@ fn build_attack(
             GooseDefault::ReportFile,
             dir.join(run_dir::GOOSE_REPORT).to_string_lossy().as_ref(),
         )?;
-    if direct {
-        // No request goes through goose's client, and goose 0.19 sends a
-        // user's batch of transaction and scenario times only when a request
-        // fills or ages it: they would pile up all run, 16 bytes a request
-        // each (heaptrack). The harness records every iteration itself.
-        attack = attack
-            .set_default(GooseDefault::NoTransactionMetrics, true)?
-            .set_default(GooseDefault::NoScenarioMetrics, true)?;
-    }
+    // No request goes through goose's client, and goose 0.19 sends a
+    // user's batch of transaction and scenario times only when a request
+    // fills or ages it: they would pile up all run, 16 bytes a request
+    // each (heaptrack). The harness records every iteration itself.
+    attack = attack
+        .set_default(GooseDefault::NoTransactionMetrics, true)?
+        .set_default(GooseDefault::NoScenarioMetrics, true)?;
     // Goose refuses these beside a test plan, defaults included.
     if let Some(plan) = &workload.step_plan {
         attack = attack.set_default(GooseDefault::TestPlan, plan.as_str())?;
@@ -718,7 +840,7 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
     counter_api::validate_path(&format!("{}/x", h.path_prefix))
         .map_err(|e| UsageError(format!("--path-prefix {:?}: {e}", h.path_prefix)))?;
     if let Some(host) = &goose.host {
-        validate_host(host)?;
+        Endpoint::parse(host).map_err(|e| UsageError(e.to_string()))?;
     }
     if let Some(r) = h.user_rate
         && !(r > 0.0 && r.is_finite())
@@ -823,10 +945,9 @@ mod tests {
 
     #[test]
     fn an_open_workload_is_a_pool_and_a_schedule_and_progress_names_its_rates() {
-        use clap::Parser;
         let workload = |args: &[&str]| {
-            let cli = super::super::cli::Cli::try_parse_from([&["loadtest"], args].concat())
-                .expect("valid flags");
+            let cli =
+                super::super::cli::parse_from([&["loadtest"], args].concat()).expect("valid flags");
             Workload::of(&cli.run.harness, &cli.run.goose)
         };
         let w = workload(&[

@@ -1,13 +1,16 @@
-//! The run's I/O: the target (a `--host` or the local stage), the users
-//! and what they share, their schedules, the recorder, the generator's CPU.
+//! The run's I/O: the target (a `--host` or the local stage), the API
+//! under test and the one client its requests go through, the users and
+//! what they share, their schedules, the recorder, the generator's CPU.
 
+pub mod api;
 pub mod arrival;
+pub mod client;
 pub mod cpu;
-pub mod direct;
 pub mod metrics;
 pub mod per_second;
 pub mod progress;
 pub mod recorder;
+pub mod request;
 pub mod schedule;
 pub mod signals;
 pub mod start;

@@ -1,11 +1,9 @@
 //! What the load goes to: the `--host` the user named, or (with the
-//! `local-stage` feature) a local stage started for the run; and the two
-//! reads of the counter around the run.
+//! `local-stage` feature) a local stage started for the run.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use counter_api::CountBody;
 
 use crate::UsageError;
 use crate::analysis::faults::FaultWindow;
@@ -135,71 +133,6 @@ fn nemesis_plan(spec: &NemesisSpec) -> Result<local_stage::NemesisPlan, UsageErr
     let kinds = NemesisPlan::parse_kinds(&spec.kinds.join(",")).map_err(bad)?;
     let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();
     NemesisPlan::new(kinds, secs(spec.interval_s), secs(spec.duration_s)).map_err(bad)
-}
-
-/// Checks a `--host` value: an absolute http(s) URL.
-pub fn validate_host(host: &str) -> Result<(), UsageError> {
-    let url = reqwest::Url::parse(host).map_err(|e| {
-        let hint = if host.contains("://") {
-            String::new()
-        } else {
-            format!(" (did you mean http://{host} ?)")
-        };
-        UsageError(format!("--host {host:?} is not a URL: {e}{hint}"))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(UsageError(format!(
-            "--host {host:?}: use http:// or https://"
-        )));
-    }
-    Ok(())
-}
-
-/// The counter's current value, by `GET /visits`.
-pub async fn read_count(http: &reqwest::Client, base: &str, path: &str) -> anyhow::Result<u64> {
-    let url = visits_url(base, path);
-    let mut last = None;
-    for attempt in 0..3u64 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-        }
-        match http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => {
-                let body: CountBody = r.json().await.context("GET /visits: body is not a count")?;
-                return Ok(body.count);
-            }
-            Ok(r) => last = Some(format!("GET {url} answered {}", r.status())),
-            Err(e) => last = Some(format!("GET {url}: {}", with_causes(&e))),
-        }
-    }
-    anyhow::bail!(last.unwrap_or_default())
-}
-
-/// `<base>/visits?path=<encoded>`; a stage in the base URL is kept.
-pub fn visits_url(base: &str, path: &str) -> String {
-    format!(
-        "{}{}?path={}",
-        base.trim_end_matches('/'),
-        counter_api::VISITS_ROUTE,
-        counter_api::encode_component(path)
-    )
-}
-
-/// An error and its causes on one line ("error sending request: client
-/// error (Connect): tcp connect error: Connection refused"): reqwest's own
-/// text drops the cause a user needs.
-pub fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(all(test, feature = "local-stage"))]

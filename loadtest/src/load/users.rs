@@ -1,20 +1,21 @@
-//! The virtual users' one transaction, `POST /visits`, and the state they
-//! share: the recorder, the bounds, the abort rule.
+//! The virtual users' one transaction, the counting request, and the
+//! state they share: the request and how its answer is judged, the
+//! recorder, the bounds, the abort rule.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use goose::goose::GooseResponse;
 use goose::prelude::*;
 use hdrhistogram::Histogram;
 
 use super::arrival::{ArrivalQueue, RateSegment};
-use super::direct::{self, DirectTarget};
+use super::client::{Client, Connection, Prepared};
 use super::progress::LiveStats;
 use super::recorder::{RECORD_BYTES_IN_MEMORY, Recorder};
 use super::schedule::Pacing;
 use super::signals;
+use crate::analysis::answer::AnswerRule;
 use crate::analysis::observation::{Lateness, Observation, Outcome};
 use crate::analysis::stats::{ServerTiming, new_histogram};
 
@@ -23,6 +24,10 @@ use crate::analysis::stats::{ServerTiming, new_histogram};
 /// send the header allocates none).
 const TIMING_SHARDS: usize = 16;
 
+/// Room kept for requests after the load (the last counting request with
+/// `--read none`, and its retries): the records never regrow.
+const OUTSIDE_THE_LOAD: u64 = 8;
+
 /// What the run's users share.
 pub struct RunState {
     pub recorder: Recorder,
@@ -30,10 +35,12 @@ pub struct RunState {
     pub live: LiveStats,
     /// Observation times count from here.
     pub clock: Instant,
-    url: String,
-    /// Plain-http targets: where each user's own connection goes.
-    direct: Option<DirectTarget>,
-    path: String,
+    /// Where each user's own connection goes.
+    client: Client,
+    /// The counting request, built once.
+    request: Prepared,
+    /// How its answers are judged.
+    rule: AnswerRule,
     node: u16,
     /// Requests begun; none begins past `request_limit`.
     started: AtomicU64,
@@ -68,16 +75,24 @@ pub struct UserRules {
     pub arrivals: Option<Vec<RateSegment>>,
 }
 
+/// What the users send, and how its answers are judged.
+pub struct Sending {
+    pub client: Client,
+    pub request: Prepared,
+    pub rule: AnswerRule,
+}
+
 impl RunState {
-    /// `initial`: the count read before the run (progress spots duplicates
-    /// above it).
+    /// `initial`: the count before the run (progress spots duplicates
+    /// above it); `clock`: where observation times count from (the
+    /// requests before the load already used it).
     /// Fails when the records' room (reserved now) cannot be had.
     pub fn new(
-        url: String,
-        path: String,
+        sending: Sending,
         node: u16,
         initial: u64,
         rules: &UserRules,
+        clock: Instant,
     ) -> anyhow::Result<Self> {
         let memory_limit = rules.max_memory_bytes / RECORD_BYTES_IN_MEMORY;
         let (request_limit, limit_reason) = if memory_limit < rules.max_requests {
@@ -94,7 +109,8 @@ impl RunState {
                 format!("reached --max-requests {}", rules.max_requests),
             )
         };
-        let recorder = Recorder::with_capacity(request_limit).map_err(|e| {
+        let room = request_limit.saturating_add(OUTSIDE_THE_LOAD);
+        let recorder = Recorder::with_capacity(room).map_err(|e| {
             anyhow::anyhow!(
                 "reserving room for {request_limit} records: {e} (lower --max-memory or --max-requests)"
             )
@@ -102,10 +118,10 @@ impl RunState {
         Ok(Self {
             recorder,
             live: LiveStats::new(initial, request_limit),
-            clock: Instant::now(),
-            direct: DirectTarget::of(&url),
-            url,
-            path,
+            clock,
+            client: sending.client,
+            request: sending.request,
+            rule: sending.rule,
             node,
             started: AtomicU64::new(0),
             response_bytes: AtomicU64::new(0),
@@ -121,12 +137,6 @@ impl RunState {
         })
     }
 
-    /// Requests go over the users' own connections, not goose's client
-    /// (a plain-http target).
-    pub fn is_direct(&self) -> bool {
-        self.direct.is_some()
-    }
-
     pub fn now_ns(&self) -> u64 {
         self.clock.elapsed().as_nanos() as u64
     }
@@ -134,6 +144,14 @@ impl RunState {
     /// `t` in observation time (ns since the run's clock started).
     fn ns_at(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.clock).as_nanos() as u64
+    }
+
+    /// Records a request sent before or after the load (the first and
+    /// last counting requests): an operation of the history, outside the
+    /// load's bounds and abort rule.
+    pub fn record_outside_the_load(&self, op: Observation) {
+        self.live.observe(&op);
+        self.recorder.record(op);
     }
 
     fn record(&self, op: Observation) {
@@ -213,10 +231,16 @@ pub fn visit_transaction(state: Arc<RunState>) -> Transaction {
         let state = state.clone();
         Box::pin(async move { post_visit(user, &state).await })
     }))
-    .set_name("POST /visits")
+    .set_name("count a visit")
 }
 
-/// One request: POST, classify the answer, record it.
+/// Requests sent before the load (the first counting request) count
+/// towards the request bound.
+pub fn count_towards_the_bound(state: &RunState, requests: u64) {
+    state.started.fetch_add(requests, Ordering::Relaxed);
+}
+
+/// One request: send, judge the answer, record it.
 async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult {
     let intended = match (&state.arrivals, state.user_interval) {
         (Some(arrivals), _) => match wait_for_arrival(arrivals, state).await {
@@ -238,11 +262,8 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
         tokio::time::sleep(Duration::from_millis(20)).await;
         return Ok(());
     }
-    let Some(direct) = &state.direct else {
-        return post_with_goose(user, state, intended).await;
-    };
-    // Goose's own client would wait on `--throttle-requests` here; so does
-    // this path, on goose's throttle itself.
+    // Goose's own client would wait on `--throttle-requests`; this path
+    // waits on goose's throttle itself, before the send time is taken.
     if user.is_throttled
         && let Some(throttle) = &user.throttle
         && throttle.send_async(true).await.is_err()
@@ -256,20 +277,17 @@ async fn post_visit(user: &mut GooseUser, state: &RunState) -> TransactionResult
     let timeout = session.timeout;
     let conn = session.conn.get_mut().unwrap_or_else(|e| e.into_inner());
     let _in_flight = state.live.request_begins();
-    let exchange = conn.post(direct, timeout).await;
-    let (status, outcome, count, server_ms) = match exchange {
-        Some(x) => {
-            let (outcome, count) = judge_body(x.status, Some(&x.body), state);
+    let answer = match conn.send(&state.client, &state.request, timeout).await {
+        Ok(x) => {
+            state
+                .response_bytes
+                .fetch_add(x.body.len() as u64, Ordering::Relaxed);
+            let (outcome, count) = state.rule.judge(x.status, Some(&x.body));
             (x.status, outcome, count, x.server_ms)
         }
-        None => (0, Outcome::Unknown, 0, None),
+        Err(_) => (0, Outcome::Unknown, 0, None),
     };
-    finish(
-        user.weighted_users_index,
-        state,
-        sent,
-        (status, outcome, count, server_ms),
-    );
+    finish(user.weighted_users_index, state, sent, answer);
     Ok(())
 }
 
@@ -290,39 +308,6 @@ impl Sent {
             late: Lateness::from_ns(late),
         }
     }
-}
-
-/// The same request through goose's client (`https` targets).
-async fn post_with_goose(
-    user: &mut GooseUser,
-    state: &RunState,
-    intended: Option<Instant>,
-) -> TransactionResult {
-    // Wait on goose's throttle here rather than inside its client, so the
-    // time taken below is when the request left.
-    let throttled = user.is_throttled;
-    if throttled
-        && let Some(throttle) = &user.throttle
-        && throttle.send_async(true).await.is_err()
-    {
-        // Never sent: the run ended while this user waited on the throttle.
-        return Ok(());
-    }
-    let sent = Sent::now(state, intended);
-    let _in_flight = state.live.request_begins();
-    user.is_throttled = false;
-    let response = user.post(&state.url, "").await;
-    user.is_throttled = throttled;
-    if let Err(e) = &response
-        && matches!(**e, TransactionError::RequestCanceled { .. })
-    {
-        // Never sent: the run ended while this user waited on goose's
-        // throttle. Not an operation at all, so not an unknown one.
-        return Ok(());
-    }
-    let answer = classify(response, state).await;
-    finish(user.weighted_users_index, state, sent, answer);
-    Ok(())
 }
 
 /// Records one answered (or unanswered) request.
@@ -352,7 +337,7 @@ struct Session {
     pacing: Option<Pacing>,
     /// Goose wants session data `Sync`; a hyper sender is not. The lock
     /// is never taken: `&mut` reaches the inside with `get_mut`.
-    conn: Mutex<direct::Connection>,
+    conn: Mutex<Connection>,
     /// Goose's `--timeout`, as goose's own client would apply it.
     timeout: Duration,
 }
@@ -419,52 +404,4 @@ async fn wait_for_arrival(arrivals: &ArrivalQueue, state: &RunState) -> Option<I
         return None;
     }
     Some(slot)
-}
-
-/// A 200 body, as the counter's answer: borrowed, so judging a response
-/// allocates nothing when the path needs no unescaping.
-#[derive(serde::Deserialize)]
-struct CountRef<'a> {
-    #[serde(borrow)]
-    path: std::borrow::Cow<'a, str>,
-    count: u64,
-}
-
-/// A status and body → (outcome, count). A 200 must carry this run's path
-/// and a count; anything else that is not a definite 4xx may have
-/// counted, so it is unknown.
-fn judge_body(status: u16, body: Option<&[u8]>, state: &RunState) -> (Outcome, u64) {
-    if let Some(b) = body {
-        state
-            .response_bytes
-            .fetch_add(b.len() as u64, Ordering::Relaxed);
-    }
-    match (status, body) {
-        (200, Some(bytes)) => match serde_json::from_slice::<CountRef<'_>>(bytes) {
-            Ok(b) if b.path == state.path => (Outcome::Ok, b.count),
-            // A 200 that makes no sense: the write may have happened.
-            _ => (Outcome::Unknown, 0),
-        },
-        (400..=499, _) => (Outcome::Failed, 0),
-        _ => (Outcome::Unknown, 0),
-    }
-}
-
-/// A goose response → (status, outcome, count, the handler's Server-Timing ms).
-async fn classify(
-    result: Result<GooseResponse, Box<TransactionError>>,
-    state: &RunState,
-) -> (u16, Outcome, u64, Option<f64>) {
-    let Ok(GooseResponse {
-        response: Ok(response),
-        ..
-    }) = result
-    else {
-        return (0, Outcome::Unknown, 0, None);
-    };
-    let status = response.status().as_u16();
-    let server_ms = direct::server_ms(response.headers());
-    let body = response.bytes().await.ok();
-    let (outcome, count) = judge_body(status, body.as_deref(), state);
-    (status, outcome, count, server_ms)
 }

@@ -11,21 +11,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::direct::{Connection, DirectTarget};
+use super::client::{Client, Connection, Prepared};
 
 /// At most this many warm-up requests, whatever the time says.
 const MAX_REQUESTS: u64 = 1_000_000;
 
-/// Sends `POST`s to `url` from `users` connections for `duration`;
-/// returns how many were answered 200. `None`: `url` is not plain http.
-pub async fn warm_up(url: &str, users: usize, duration: Duration) -> Option<u64> {
-    let target = Arc::new(DirectTarget::of(url)?);
+/// Sends `request` from `users` connections for `duration`; returns how
+/// many were answered 200.
+pub async fn warm_up(client: &Client, request: &Prepared, users: usize, duration: Duration) -> u64 {
     let answered = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
     let workers: Vec<_> = (0..users.max(1))
         .map(|_| {
-            let (target, answered, sent) = (target.clone(), answered.clone(), sent.clone());
+            let (client, request) = (client.clone(), request.clone());
+            let (answered, sent) = (answered.clone(), sent.clone());
             tokio::spawn(async move {
                 let mut conn = Connection::default();
                 while Instant::now() < deadline
@@ -34,9 +34,9 @@ pub async fn warm_up(url: &str, users: usize, duration: Duration) -> Option<u64>
                     let left = deadline.saturating_duration_since(Instant::now());
                     let timeout = left.max(Duration::from_millis(100));
                     if conn
-                        .post(&target, timeout)
+                        .send(&client, &request, timeout)
                         .await
-                        .is_some_and(|x| x.status == 200)
+                        .is_ok_and(|x| x.status == 200)
                     {
                         answered.fetch_add(1, Ordering::Relaxed);
                     }
@@ -47,5 +47,5 @@ pub async fn warm_up(url: &str, users: usize, duration: Duration) -> Option<u64>
     for w in workers {
         let _ = w.await;
     }
-    Some(answered.load(Ordering::Relaxed))
+    answered.load(Ordering::Relaxed)
 }

@@ -184,6 +184,7 @@ fn node_dir(out: &std::path::Path, name: &str, final_count: u64, ops: &[Observat
             outside_traffic: false,
             started_at_unix_ns: 0,
             users: 2,
+            api: None,
         })
     };
     let summary = analyse(

@@ -2,6 +2,7 @@
 //! against the local stage, a deliberately racy counter, a failing stage,
 //! and three generator nodes merged.
 
+mod foreign;
 mod helpers;
 mod inconclusive;
 mod installed;
@@ -10,6 +11,7 @@ mod memory;
 mod metrics;
 mod nemesis;
 mod nodes;
+mod one_path;
 mod open_model;
 mod promtool;
 mod racy_counter;

@@ -223,6 +223,7 @@ fn fake_open_node(out: &std::path::Path, run_id: &str, node: u16, dropped: Optio
             outside_traffic: false,
             started_at_unix_ns: 0,
             users: 1,
+            api: None,
         },
         other_nodes_write: true,
         initial: 0,

@@ -1,12 +1,10 @@
-use clap::Parser;
-
 use super::*;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::cost::{CostItem, LimitKind};
 use crate::analysis::observation::Observation;
 use crate::analysis::stats::ServerTiming;
 use crate::analysis::summary::RunFacts;
-use crate::commands::cli::{Cli, Command};
+use crate::commands::cli::Command;
 
 /// A run directory holding a summary of 100 ok requests of 7.4 ms, with
 /// or without the handler's Server-Timing.
@@ -27,6 +25,7 @@ fn run_dir(server_timing: Option<ServerTiming>) -> tempfile::TempDir {
             outside_traffic: false,
             started_at_unix_ns: 0,
             users: 1,
+            api: None,
         })
     };
     let summary = analyse(
@@ -49,7 +48,10 @@ fn run_dir(server_timing: Option<ServerTiming>) -> tempfile::TempDir {
 fn args(dir: &Path, extra: &[&str]) -> PlanArgs {
     let mut all = vec!["loadtest", "plan", dir.to_str().expect("utf-8")];
     all.extend_from_slice(extra);
-    match Cli::try_parse_from(all).expect("parses").command {
+    match crate::commands::cli::parse_from(all)
+        .expect("parses")
+        .command
+    {
         Some(Command::Plan(a)) => *a,
         other => panic!("not a plan: {other:?}"),
     }
@@ -227,7 +229,7 @@ fn the_free_tier_and_explain_show_their_arithmetic() {
 #[test]
 fn bad_inputs_are_refused_by_name_and_change_nothing() {
     let dir = run_dir(None);
-    let e = Cli::try_parse_from([
+    let e = crate::commands::cli::parse_from([
         "loadtest",
         "plan",
         "x",
