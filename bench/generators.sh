@@ -2,11 +2,18 @@
 # Load generators side by side on one minimal target, and loadtest's memory
 # per recorded request. See README "Performance".
 #
-#   bench/generators.sh            # 3 interleaved repetitions of 15 s, 16 connections
+#   bench/generators.sh            # 3 interleaved repetitions of 15 s, 16 connections,
+#                                  # over plain HTTP and over TLS
 #   QUICK=1 bench/generators.sh    # a smoke run: 1 repetition of 3 s, small memory runs
 #   bench/generators.sh speed      # only the generators; `memory` only the memory runs
 #
-# Env: REPS, SECS, CONNS override the figures above. Load goes to 127.0.0.1 only.
+# Env: REPS, SECS, CONNS override the figures above; MODES="plain tls" (the
+# default) or one of them. Load goes to 127.0.0.1 only.
+#
+# TLS: the script makes a CA and a certificate for 127.0.0.1 (openssl, EC
+# P-256); the target serves it through rustls. wrk does not verify
+# certificates; bare goose trusts the CA through SSL_CERT_FILE (reqwest's
+# rustls honours it), loadtest through --cacert.
 #
 # A shell script rather than an xtask binary: the work is starting and
 # pinning other programs (wrk, taskset, /usr/bin/time, apt-get) and reading
@@ -26,10 +33,11 @@ else
     REPS=${REPS:-3} SECS=${SECS:-15} MEM_SMALL=100000 MEM_LARGE=1000000
 fi
 CONNS=${CONNS:-16}
+MODES=${MODES:-plain tls}
 WORK=$(mktemp -d)
-TARGET_PID=
+TARGET_PIDS=()
 cleanup() {
-    if [[ -n $TARGET_PID ]]; then kill "$TARGET_PID" 2>/dev/null || true; fi
+    for pid in "${TARGET_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -51,18 +59,58 @@ else
     PIN_TARGET=() PIN_GEN=() PINNING="one core: target and generator share it (figures are not comparable)"
 fi
 
-"${PIN_TARGET[@]}" "$BIN/examples/bench_target" >"$WORK/target.out" &
-TARGET_PID=$!
-for _ in $(seq 100); do
-    URL=$(head -n1 "$WORK/target.out" 2>/dev/null || true)
-    [[ -n $URL ]] && break
-    sleep 0.05
-done
-[[ -n $URL ]] || { echo "the target did not start" >&2; exit 1; }
-[[ $URL == http://127.0.0.1:* ]] || { echo "target is not on 127.0.0.1: $URL" >&2; exit 1; }
+# Starts a target (extra arguments: --tls CERT KEY) and sets variable $1 to its URL.
+start_target() {
+    local var=$1 url=
+    shift
+    local out="$WORK/target-$var.out"
+    "${PIN_TARGET[@]}" "$BIN/examples/bench_target" 0 "$@" >"$out" &
+    TARGET_PIDS+=($!)
+    for _ in $(seq 100); do
+        url=$(head -n1 "$out" 2>/dev/null || true)
+        [[ -n $url ]] && break
+        sleep 0.05
+    done
+    [[ $url == http://127.0.0.1:* || $url == https://127.0.0.1:* ]] \
+        || { echo "the target did not start on 127.0.0.1: $url" >&2; exit 1; }
+    printf -v "$var" '%s' "$url"
+}
+
+# A CA and a certificate it signed for 127.0.0.1 (EC P-256, two days).
+make_certificates() {
+    local d=$WORK/tls
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=bench-ca -addext basicConstraints=critical,CA:TRUE \
+        -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$d/key.pem" -out "$d/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$d/ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/ext" -out "$d/cert.pem" 2>/dev/null
+    CA=$d/ca.pem
+}
+
+start_target URL_plain
+CA=
+if [[ $MODES == *tls* ]]; then
+    make_certificates
+    start_target URL_tls --tls "$WORK/tls/cert.pem" "$WORK/tls/key.pem"
+fi
+URL=$URL_plain
+CURL_TLS=()
+
+# Points count(), wrk and the generators at the target of mode $1.
+use_mode() {
+    if [[ $1 == tls ]]; then
+        URL=$URL_tls CURL_TLS=(--cacert "$CA") GOOSE_ENV=(SSL_CERT_FILE="$CA") LOADTEST_TLS=(--cacert "$CA")
+    else
+        URL=$URL_plain CURL_TLS=() GOOSE_ENV=() LOADTEST_TLS=()
+    fi
+}
 
 count() { # the target's count for a path (already percent-encoded)
-    curl -s "$URL/visits?path=$1" | jq -r .count
+    curl -s "${CURL_TLS[@]}" "$URL/visits?path=$1" | jq -r .count
 }
 now() { date +%s.%N; }
 
@@ -94,48 +142,60 @@ cat >"$WORK/post.lua" <<'EOF'
 wrk.method = "POST"
 EOF
 
+# One mode's generators, interleaved: wrk, bare goose, loadtest in turn.
+speed_mode() {
+    local mode=$1
+    use_mode "$mode"
+    echo "== $mode: $URL"
+    : >"$WORK/results-$mode"
+    for rep in $(seq "$REPS"); do
+        local p rps cpu eff
+        p="%2Fbench%2Fwrk-$mode-$rep"
+        read -r rps cpu eff < <(measure "$p" wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$WORK/post.lua" "$URL/visits?path=$p")
+        echo "wrk $rps $cpu $eff" | tee -a "$WORK/results-$mode"
+        p="%2Fbench%2Fgoose-$mode-$rep"
+        read -r rps cpu eff < <(measure "$p" env "${GOOSE_ENV[@]}" BENCH_PATH="/bench/goose-$mode-$rep" \
+            "$BIN/examples/bare_goose" --host "$URL" -u "$CONNS" -r "$CONNS" -t "$SECS" --no-reset-metrics -q)
+        echo "bare-goose $rps $cpu $eff" | tee -a "$WORK/results-$mode"
+        p="%2F__loadtest%2Fbench-$mode-$rep"
+        read -r rps cpu eff < <(measure "$p" "$BIN/loadtest" --host "$URL" "${LOADTEST_TLS[@]}" \
+            -u "$CONNS" -r "$CONNS" -t "$SECS" --max-requests 100000000 --run-id "bench-$mode-$rep" \
+            --out-dir "$WORK/runs" -q)
+        local summary="$WORK/runs/bench-$mode-$rep/summary.json" verdict recorded
+        verdict=$(jq -r 'if .passed then "PASS" else "FAIL" end' "$summary")
+        recorded=$(jq -r .requests.total "$summary")
+        echo "loadtest $rps $cpu $eff ($verdict, $recorded requests recorded)" | tee -a "$WORK/results-$mode"
+        [[ $verdict == PASS ]] || { echo "loadtest's verdict was not PASS" >&2; exit 1; }
+    done
+}
+
+# The medians of one mode's results, as ratios to wrk and to bare goose.
+table() {
+    local results="$WORK/results-$1"
+    local wrk_rps goose_rps wrk_eff goose_eff
+    wrk_rps=$(awk '$1 == "wrk" { print $2 }' "$results" | median)
+    goose_rps=$(awk '$1 == "bare-goose" { print $2 }' "$results" | median)
+    wrk_eff=$(awk '$1 == "wrk" { print $4 }' "$results" | median)
+    goose_eff=$(awk '$1 == "bare-goose" { print $4 }' "$results" | median)
+    echo "medians, $1:"
+    printf "%-12s %9s %6s %7s %9s %10s %7s %9s\n" generator "req/s" "CPU %" "x wrk" "x goose" "req/CPU-s" "x wrk" "x goose"
+    for g in wrk bare-goose loadtest; do
+        local rps cpu eff
+        rps=$(awk -v g="$g" '$1 == g { print $2 }' "$results" | median)
+        cpu=$(awk -v g="$g" '$1 == g { print $3 }' "$results" | median)
+        eff=$(awk -v g="$g" '$1 == g { print $4 }' "$results" | median)
+        awk -v g="$g" -v r="$rps" -v c="$cpu" -v w="$wrk_rps" -v b="$goose_rps" -v e="$eff" -v we="$wrk_eff" -v be="$goose_eff" \
+            'BEGIN { printf "%-12s %9.0f %6.0f %7.2f %9.2f %10.0f %7.2f %9.2f\n", g, r, c, r / w, r / b, e, e / we, e / be }'
+    done
+}
+
 speed() {
     echo "Generators: $CONNS connections, ${SECS} s each, $REPS interleaved repetition(s); $PINNING."
     echo "(req/s: the target's count between 2 s and $((SECS - 1)) s; CPU: the generator's whole run, % of one core;"
     echo " req/CPU-s: all its requests / its user+sys CPU seconds, the figure a shared machine disturbs least)"
-    : >"$WORK/results"
-    for rep in $(seq "$REPS"); do
-        local p
-        p="%2Fbench%2Fwrk-$rep"
-        read -r rps cpu eff < <(measure "$p" wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$WORK/post.lua" "$URL/visits?path=$p")
-        echo "wrk $rps $cpu $eff" | tee -a "$WORK/results"
-        p="%2Fbench%2Fgoose-$rep"
-        read -r rps cpu eff < <(BENCH_PATH="/bench/goose-$rep" measure "$p" "$BIN/examples/bare_goose" \
-            --host "$URL" -u "$CONNS" -r "$CONNS" -t "$SECS" --no-reset-metrics -q)
-        echo "bare-goose $rps $cpu $eff" | tee -a "$WORK/results"
-        p="%2F__loadtest%2Fbench-$rep"
-        read -r rps cpu eff < <(measure "$p" "$BIN/loadtest" --host "$URL" -u "$CONNS" -r "$CONNS" -t "$SECS" \
-            --max-requests 100000000 --run-id "bench-$rep" --out-dir "$WORK/runs" -q)
-        local verdict
-        verdict=$(jq -r 'if .passed then "PASS" else "FAIL" end' "$WORK/runs/bench-$rep/summary.json")
-        local recorded
-        recorded=$(jq -r .requests.total "$WORK/runs/bench-$rep/summary.json")
-        echo "loadtest $rps $cpu $eff ($verdict, $recorded requests recorded)" | tee -a "$WORK/results"
-        [[ $verdict == PASS ]] || { echo "loadtest's verdict was not PASS" >&2; exit 1; }
-    done
-    local wrk_rps
-    wrk_rps=$(awk '$1 == "wrk" { print $2 }' "$WORK/results" | median)
-    local goose_rps
-    goose_rps=$(awk '$1 == "bare-goose" { print $2 }' "$WORK/results" | median)
+    for mode in $MODES; do speed_mode "$mode"; done
     echo
-    local wrk_eff goose_eff
-    wrk_eff=$(awk '$1 == "wrk" { print $4 }' "$WORK/results" | median)
-    goose_eff=$(awk '$1 == "bare-goose" { print $4 }' "$WORK/results" | median)
-    echo "medians:"
-    printf "%-12s %9s %6s %7s %9s %10s %7s %9s\n" generator "req/s" "CPU %" "x wrk" "x goose" "req/CPU-s" "x wrk" "x goose"
-    for g in wrk bare-goose loadtest; do
-        local rps cpu eff
-        rps=$(awk -v g="$g" '$1 == g { print $2 }' "$WORK/results" | median)
-        cpu=$(awk -v g="$g" '$1 == g { print $3 }' "$WORK/results" | median)
-        eff=$(awk -v g="$g" '$1 == g { print $4 }' "$WORK/results" | median)
-        awk -v g="$g" -v r="$rps" -v c="$cpu" -v w="$wrk_rps" -v b="$goose_rps" -v e="$eff" -v we="$wrk_eff" -v be="$goose_eff" \
-            'BEGIN { printf "%-12s %9.0f %6.0f %7.2f %9.2f %10.0f %7.2f %9.2f\n", g, r, c, r / w, r / b, e, e / we, e / be }'
-    done
+    for mode in $MODES; do table "$mode"; echo; done
 }
 
 # Max RSS of loadtest at two request counts: the growth per extra request
@@ -144,7 +204,7 @@ speed() {
 memory() {
     local rss=()
     for n in "$MEM_SMALL" "$MEM_LARGE"; do
-        /usr/bin/time -f "%M" -o "$WORK/time" "${PIN_GEN[@]}" "$BIN/loadtest" --host "$URL" \
+        /usr/bin/time -f "%M" -o "$WORK/time" "${PIN_GEN[@]}" "$BIN/loadtest" --host "$URL_plain" \
             -u "$CONNS" -r "$CONNS" -t 600 --max-requests "$n" --run-id "mem-$n" \
             --out-dir "$WORK/runs" -q >/dev/null 2>&1
         local recorded verdict

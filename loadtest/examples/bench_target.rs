@@ -4,8 +4,10 @@
 //! Anything else is 404. It exists to load generators, not to be an API:
 //! see `bench/generators.sh`.
 //!
-//! `cargo run --release -p loadtest --example bench_target [PORT]` prints
-//! `http://127.0.0.1:<port>` on its first line (PORT 0 or none: a free one).
+//! `cargo run --release -p loadtest --example bench_target [PORT] [--tls CERT KEY]`
+//! prints `http://127.0.0.1:<port>` (with `--tls`: `https://`, the PEM
+//! certificate chain and key given) on its first line (PORT 0 or none: a
+//! free one). TLS is rustls with the crypto provider loadtest uses.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -56,8 +58,31 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     r
 }
 
+/// `--tls CERT KEY`: the server's certificate chain and key (PEM).
+fn tls_acceptor(cert: &str, key: &str) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)?.collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_file(key)?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 fn main() -> anyhow::Result<()> {
-    let port: u16 = std::env::args().nth(1).map_or(Ok(0), |p| p.parse())?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (port, tls) = match args.as_slice() {
+        [] => (0, None),
+        [port] => (port.parse()?, None),
+        [port, flag, cert, key] if flag == "--tls" => {
+            (port.parse()?, Some(tls_acceptor(cert, key)?))
+        }
+        _ => anyhow::bail!("usage: bench_target [PORT] [--tls CERT KEY]"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -65,21 +90,27 @@ fn main() -> anyhow::Result<()> {
     local.block_on(&runtime, async move {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let mut out = std::io::stdout();
-        writeln!(out, "http://{}", listener.local_addr()?)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        writeln!(out, "{scheme}://{}", listener.local_addr()?)?;
         out.flush()?;
         let counts: Counts = Rc::default();
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
-            let counts = counts.clone();
+            let (counts, tls) = (counts.clone(), tls.clone());
             tokio::task::spawn_local(async move {
                 let service = service_fn(move |req| {
                     let r = answer(&req, &counts);
                     async move { Ok::<_, Infallible>(r) }
                 });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let http = http1::Builder::new();
+                let _ = match tls {
+                    None => http.serve_connection(TokioIo::new(stream), service).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                        Err(_) => return,
+                    },
+                };
             });
         }
     })
