@@ -30,6 +30,30 @@ pub fn write_report(o: &mut impl Write, s: &Summary, dir: &Path) -> fmt::Result 
     writeln!(o, "RESULT: {}", if s.passed { "PASS" } else { "FAIL" })
 }
 
+/// How the run counted and read, when it was not our own contract's
+/// default; and what a shared counter leaves unjudged.
+fn api(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    let Some(a) = &s.run.api else {
+        return Ok(());
+    };
+    let ours = a.request == "POST /visits?path={key}" && a.read == "GET /visits?path={key}";
+    if !ours {
+        let at = a.count_at.as_deref().unwrap_or("not found");
+        writeln!(
+            o,
+            "  counted by {}, count at {at}; read: {}",
+            a.request, a.read
+        )?;
+    }
+    if a.shared {
+        writeln!(
+            o,
+            "  a shared counter (no {{key}} in --request): others may count on it, so accounting and completeness are not judged; --exclusive says nobody does"
+        )?;
+    }
+    Ok(())
+}
+
 fn mark(status: Status) -> &'static str {
     match status {
         Status::Pass => "PASS",
@@ -53,6 +77,7 @@ fn verdict(o: &mut impl Write, s: &Summary) -> fmt::Result {
             s.run.host
         )?,
     }
+    api(o, s)?;
     for c in &s.verdict.checks {
         writeln!(
             o,
