@@ -17,3 +17,4 @@ mod runs;
 mod safety;
 mod stepped_and_plan;
 mod structure;
+mod version;
