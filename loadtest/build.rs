@@ -13,6 +13,11 @@ const VAR: &str = "LOADTEST_GIT_COMMIT";
 fn main() {
     println!("cargo:rerun-if-env-changed={VAR}");
     println!("cargo:rerun-if-changed=build.rs");
+    // Cargo keys this script's run by the package's path relative to its
+    // workspace, so two checkouts sharing one target directory share it,
+    // and the git files below are the other checkout's. The directory
+    // cargo was started from (the shell's PWD) tells them apart.
+    println!("cargo:rerun-if-env-changed=PWD");
     let commit = std::env::var(VAR)
         .ok()
         .filter(|c| is_commit(c))
