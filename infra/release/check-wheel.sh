@@ -28,21 +28,20 @@ fail() { echo "check-wheel: $*" >&2; exit 1; }
 
 # What the user has: python3 and the system's directories, nothing of ours.
 python=$(command -v python3)
-clean() {
-  env -i HOME="$work/home" PATH="$work/venv/bin:/usr/local/bin:/usr/bin:/bin" \
-    LANG=C.UTF-8 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 "$@"
-}
-clean sh -c '! command -v cargo && ! command -v rustc' >/dev/null ||
+# (An array, not a function: `"${clean[@]}" cmd &` makes $! cmd's own pid.)
+clean=(env -i HOME="$work/home" PATH="$work/venv/bin:/usr/local/bin:/usr/bin:/bin"
+  LANG=C.UTF-8 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1)
+"${clean[@]}" sh -c '! command -v cargo && ! command -v rustc' >/dev/null ||
   fail "cargo or rustc is on the clean PATH"
 "$python" -m venv "$work/venv"
 
 # From here on, timed: what `pipx install` and a first run cost a user.
 now() { "$python" -c 'import time; print(time.time())'; }
 start=$(now)
-clean pip install --quiet --no-index "$wheel"
-[ "$(clean sh -c 'command -v loadtest')" = "$work/venv/bin/loadtest" ] ||
+"${clean[@]}" pip install --quiet --no-index "$wheel"
+[ "$("${clean[@]}" sh -c 'command -v loadtest')" = "$work/venv/bin/loadtest" ] ||
   fail "the wheel did not put loadtest on the venv's PATH"
-v=$(clean loadtest --version)
+v=$("${clean[@]}" loadtest --version)
 echo "$v"
 case "$v" in
   "loadtest $version (commit "*", local stage built in; goose "*) ;;
@@ -52,7 +51,7 @@ esac
 # Starts the stand-in counter (with its flags) and sets $port.
 start_counter() {
   rm -f "$work/port"
-  clean "$python" "$counter" "$work/port" "$@" &
+  "${clean[@]}" "$python" "$counter" "$work/port" "$@" &
   server=$!
   for _ in $(seq 100); do
     [ -s "$work/port" ] && break
@@ -66,7 +65,7 @@ stop_counter() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; 
 # Runs loadtest against the counter (bounded); sets $code and $verdict.
 judge() {
   code=0
-  (cd "$work" && clean loadtest --host "http://127.0.0.1:$port" --run-id "$1" \
+  (cd "$work" && "${clean[@]}" loadtest --host "http://127.0.0.1:$port" --run-id "$1" \
     --out-dir "$work/runs" -u 4 -t 3 --max-duration 60 --max-requests 50000) \
     > "$work/$1.txt" 2>&1 || code=$?
   verdict=$(grep -m1 '^VERDICT: ' "$work/$1.txt" | awk '{print $2}')
