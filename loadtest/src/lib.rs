@@ -24,6 +24,21 @@ use commands::{cli, merge, plan, run};
 /// The goose this was built with (for `-V`).
 const GOOSE_VERSION: &str = "0.19";
 
+/// `-V`: the version, the commit it was built from (`unknown` when built
+/// without git, see build.rs) and whether the local stage is built in.
+pub fn version() -> String {
+    let stage = if cfg!(feature = "local-stage") {
+        "local stage built in"
+    } else {
+        "no local stage: --host required"
+    };
+    format!(
+        "loadtest {} (commit {}, {stage}; goose {GOOSE_VERSION})",
+        env!("CARGO_PKG_VERSION"),
+        env!("LOADTEST_GIT_COMMIT"),
+    )
+}
+
 /// A mistake in how the tool was called: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -46,11 +61,7 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
         return ExitCode::SUCCESS;
     }
     if cli.run.goose.version {
-        println!(
-            "loadtest {} (goose {})",
-            env!("CARGO_PKG_VERSION"),
-            GOOSE_VERSION
-        );
+        println!("{}", version());
         return ExitCode::SUCCESS;
     }
     let outcome = match cli.command {

@@ -71,7 +71,7 @@ impl Target {
     #[cfg(not(feature = "local-stage"))]
     async fn local(_path_prefix: &str, _nemesis: Option<&NemesisSpec>) -> anyhow::Result<Self> {
         Err(UsageError(
-            "--host is required: this loadtest was built without the local stage (feature `local-stage`)"
+            "--host is required: this loadtest has no local stage; the default build has it (`cargo install --locked --path loadtest`, `pipx install visitor-counter-loadtest`, the release binaries; it runs on Java 17 and npm)"
                 .into(),
         )
         .into())

@@ -19,3 +19,4 @@ mod runs;
 mod safety;
 mod stepped_and_plan;
 mod structure;
+mod version;
