@@ -400,3 +400,28 @@ async fn an_answer_with_no_integer_or_a_refusal_is_a_usage_error_showing_the_bod
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_open_model_and_a_paced_run_judge_another_api_alike() {
+    let api = stand_in(Shape::Nested, false).await;
+    for (id, model) in [
+        (
+            "foreign-open",
+            &["--arrival-rate", "100", "--max-users", "16"][..],
+        ),
+        ("foreign-paced", &["-u", "4", "--user-rate", "25"][..]),
+    ] {
+        let mut args = vec!["--host", &api.url, "-t", "2"];
+        args.extend_from_slice(model);
+        args.extend(Shape::Nested.flags());
+        let r = run(id, &args).await;
+        assert_eq!(r.code(), Some(0), "{id}: {}\n{}", r.stdout(), r.stderr());
+        let s = r.summary();
+        assert!(
+            s.verdict.passed() && s.requests.ok > 20,
+            "{id}: {:?}",
+            s.requests
+        );
+        assert_eq!(s.open_model.is_some(), id == "foreign-open", "{id}");
+    }
+}
