@@ -26,14 +26,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::body::{Body, Frame, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::serve::RequestBody;
 
 /// A request the proxy gives up on upstream (DynamoDB Local paused or
 /// gone) is dropped after this; the client's own timeouts end sooner.
@@ -100,7 +100,15 @@ impl FaultProxy {
             client,
             switch: switch.clone(),
         };
-        let server = tokio::spawn(accept_loop(listener, Arc::new(proxy)));
+        let proxy = Arc::new(proxy);
+        let server = tokio::spawn(crate::serve::serve_fallible(
+            listener,
+            move |req| {
+                let proxy = proxy.clone();
+                async move { proxy.answer(req).await }
+            },
+            crate::serve::ServeOptions::default(),
+        ));
         Ok(Self {
             url,
             switch,
@@ -130,28 +138,6 @@ struct Proxy {
     switch: Arc<FaultSwitch>,
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, proxy: Arc<Proxy>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                let proxy = proxy.clone();
-                async move { proxy.answer(req).await }
-            });
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 /// Why the proxy drops a connection without an answer.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -161,7 +147,7 @@ impl Proxy {
     /// The answer, or an error: hyper then closes the connection unanswered.
     async fn answer(
         &self,
-        req: hyper::Request<Incoming>,
+        req: hyper::Request<RequestBody>,
     ) -> Result<hyper::Response<ProxyBody>, Dropped> {
         let n = self.switch.seq.fetch_add(1, Ordering::Relaxed);
         match self.switch.get() {
@@ -194,7 +180,7 @@ impl Proxy {
     /// the whole answer.
     async fn forward(
         &self,
-        req: hyper::Request<Incoming>,
+        req: hyper::Request<RequestBody>,
     ) -> Result<hyper::Response<Bytes>, Dropped> {
         let (mut parts, body) = req.into_parts();
         let body = body

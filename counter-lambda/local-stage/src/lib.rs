@@ -30,7 +30,7 @@ pub use fault_proxy::{FaultProxy, FaultSwitch, ProxyFault};
 pub use nemesis::{
     AppliedFault, FaultKind, FaultTargets, Nemesis, NemesisError, NemesisPlan, ProcessHandle,
 };
-pub use serve::{AcceptBackoff, BodyError, RequestBody, ServeOptions, serve};
+pub use serve::{AcceptBackoff, BodyError, RequestBody, ServeOptions, serve, serve_fallible};
 pub use stage::{LocalStage, StageOptions, create_table, local_client};
 pub use supervisor::{DatabaseHealth, MAX_RESTARTS, RESTART_WINDOW, may_restart};
 

@@ -341,6 +341,7 @@ async fn impatient_stage() -> crate::helpers::TestStage {
     options.serve = local_stage::ServeOptions {
         header_read_timeout: std::time::Duration::from_millis(500),
         body_read_timeout: std::time::Duration::from_millis(500),
+        ..Default::default()
     };
     crate::helpers::TestStage::new(
         local_stage::LocalStage::start(options)

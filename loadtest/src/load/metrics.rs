@@ -10,7 +10,6 @@
 //! server keeps answering with those until the run is over, or, with
 //! `--metrics-linger`, until one scrape has read them.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,10 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet, prometheus_text};
 use prometheus_client::metrics::MetricType;
@@ -31,7 +27,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use super::per_second::PerSecondWriter;
 use super::progress::{Figures, bucket_top};
@@ -151,7 +147,20 @@ impl Server {
             source: Mutex::new(Source::Live(registry)),
             final_scraped: Notify::new(),
         });
-        let task = tokio::spawn(accept_loop(listener, exposition.clone()));
+        let served = exposition.clone();
+        let task = tokio::spawn(http_serve::serve(
+            listener,
+            move |req| {
+                let answer = respond(&served, &req);
+                async move { answer }
+            },
+            http_serve::ServeOptions {
+                header_read_timeout: HEADER_TIMEOUT,
+                max_connections: Some(MAX_CONNECTIONS),
+                connection_lifetime: Some(CONNECTION_LIFETIME),
+                ..Default::default()
+            },
+        ));
         Self { exposition, task }
     }
 }
@@ -195,37 +204,6 @@ fn encode(registry: &Registry) -> String {
         tracing::warn!("encoding /metrics: {e}");
     }
     text
-}
-
-async fn accept_loop(listener: TcpListener, exposition: Arc<Exposition>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors, say: wait instead of spinning.
-                tracing::debug!("/metrics accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
-        let exposition = exposition.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let answer = respond(&exposition, &req);
-                async move { Ok::<_, Infallible>(answer) }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            drop(slot);
-        });
-    }
 }
 
 /// `GET /metrics`; anything else is a 404 or a 405.
