@@ -8,6 +8,7 @@ mod cors_and_headers;
 mod deployment;
 mod events;
 mod helpers;
+mod origins;
 mod outage;
 mod routes;
 mod runtime_api;
