@@ -1,13 +1,16 @@
 """Schemathesis hooks for openapi.yaml (loaded through SCHEMATHESIS_HOOKS).
 
-Every check stays on. These hooks only excuse the two rejections that the
-contract documents but JSON Schema cannot express, and only when the
+Every check stays on. These hooks only excuse the three rejections that
+the contract documents but JSON Schema cannot express, and only when the
 rejection is exactly the documented one:
 
 - a path longer than `x-max-bytes` in UTF-8 (JSON Schema's `maxLength`
   counts characters) answered 400 `path_too_long`;
 - a path outside the stage's allow-list (`ALLOWED_PATHS`, the same value
-  the stage was given) answered 400 `path_not_allowed`.
+  the stage was given) answered 400 `path_not_allowed`;
+- a POST whose `Origin` the stage does not allow (`ALLOWED_ORIGINS`, the
+  same value the stage was given; unset or empty: none is allowed, `*`:
+  all are) answered 403 `origin_not_allowed`.
 
 Both are judged on the path's canonical form (Unicode NFC), which the
 contract says is what the server checks and counts.
@@ -58,6 +61,29 @@ def allowed(path):
     return path in exact or any(len(path) > len(p) and path.startswith(p) for p in below)
 
 
+def origins():
+    """The stage's allowed origins: None for any, else the set."""
+    text = os.environ.get("ALLOWED_ORIGINS", "").strip()
+    if text == "*":
+        return None
+    return {o.strip().rstrip("/") for o in text.split(",") if o.strip()}
+
+
+ORIGINS = origins()
+
+
+def origin_allowed(origin):
+    return ORIGINS is None or origin in ORIGINS
+
+
+def sent_origin(case):
+    """The Origin header the case sent, if any (header names ignore case)."""
+    for name, value in (case.headers or {}).items():
+        if name.lower() == "origin":
+            return value if isinstance(value, str) else str(value)
+    return None
+
+
 def error_code(response):
     try:
         return json.loads(response.content)["error"]
@@ -67,8 +93,14 @@ def error_code(response):
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Keep every failure but a schema-valid path refused for a documented reason."""
-    if failure.code != "ST202" or response.status_code != 400:
+    """Keep every failure but a schema-valid request refused for a documented reason."""
+    if failure.code != "ST202":
+        return True
+    if response.status_code == 403:
+        origin = sent_origin(case)
+        refused = error_code(response) == "origin_not_allowed"
+        return not (refused and origin is not None and not origin_allowed(origin.strip()))
+    if response.status_code != 400:
         return True
     path = (case.query or {}).get("path")
     if not isinstance(path, str):

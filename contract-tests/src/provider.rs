@@ -34,6 +34,9 @@ pub struct Target {
     /// A valid path the API's allow-list refuses, for the `notAllowed`
     /// example (optional: a stage may allow every path).
     pub disallowed_path: Option<String>,
+    /// An origin the API does not allow, for the `originNotAllowed`
+    /// example (optional: a stage allowing `*` refuses no origin).
+    pub disallowed_origin: Option<String>,
     /// Unique per check run, so counters start at zero.
     pub run_id: String,
 }
@@ -218,6 +221,8 @@ struct ErrorCase {
     url: String,
     status: u16,
     path: &'static str,
+    /// The `Origin` it is sent with, when not the allowed one.
+    origin: Option<String>,
 }
 
 impl<'a> Probe<'a> {
@@ -310,6 +315,7 @@ impl<'a> Probe<'a> {
             url,
             status,
             path,
+            origin: None,
         };
         let long = format!("/__contract/{}", "a".repeat(300));
         let mut cases = vec![
@@ -367,6 +373,20 @@ impl<'a> Probe<'a> {
                 "/visits",
             ));
         }
+        // A page on another origin counting the checks' own page: refused,
+        // and (checked last) the page still reads 2.
+        if let Some(o) = &self.target.disallowed_origin {
+            cases.push(ErrorCase {
+                origin: Some(o.clone()),
+                ..case(
+                    "originNotAllowed",
+                    Method::POST,
+                    self.visits(&self.page),
+                    403,
+                    "/visits",
+                )
+            });
+        }
         cases
     }
 
@@ -388,7 +408,8 @@ impl<'a> Probe<'a> {
                 c.status,
                 c.example
             );
-            let reply = match send(&self.http, c.method, &c.url, self.origin).await {
+            let origin = c.origin.as_deref().or(self.origin);
+            let reply = match send(&self.http, c.method, &c.url, origin).await {
                 Err(e) => {
                     report.problem(&check, e);
                     continue;
@@ -396,6 +417,14 @@ impl<'a> Probe<'a> {
                 Ok(reply) => reply,
             };
             report.add(check_reply(self.contract, &o, &reply, &check), o.clone());
+            if let (Some(from), Some(allowed)) =
+                (&c.origin, reply.header("access-control-allow-origin"))
+            {
+                report.problem(
+                    &check,
+                    format!("a page on {from} may read the refusal (Access-Control-Allow-Origin: {allowed})"),
+                );
+            }
             match self
                 .contract
                 .example(&o.path, &o.method, c.status, c.example)
