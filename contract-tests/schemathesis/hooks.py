@@ -1,16 +1,23 @@
 """Schemathesis hooks for openapi.yaml (loaded through SCHEMATHESIS_HOOKS).
 
-Every check stays on. These hooks only excuse the three rejections that
-the contract documents but JSON Schema cannot express, and only when the
+Every check stays on. These hooks only excuse the two rejections that the
+contract documents but JSON Schema cannot express, and only when the
 rejection is exactly the documented one:
 
 - a path longer than `x-max-bytes` in UTF-8 (JSON Schema's `maxLength`
   counts characters) answered 400 `path_too_long`;
 - a path outside the stage's allow-list (`ALLOWED_PATHS`, the same value
-  the stage was given) answered 400 `path_not_allowed`;
-- a POST whose `Origin` the stage does not allow (`ALLOWED_ORIGINS`, the
-  same value the stage was given; unset or empty: none is allowed, `*`:
-  all are) answered 403 `origin_not_allowed`.
+  the stage was given) answered 400 `path_not_allowed`.
+
+And they add one check, `who_may_count`, for the rule JSON Schema cannot
+state either: a POST whose `Origin` the stage does not allow
+(`ALLOWED_ORIGINS`, the same value the stage was given; unset or empty:
+none is allowed, `*`: all are) must be answered 403 `origin_not_allowed`
+(it counted nothing), and a 403 `origin_not_allowed` only to such a POST.
+Schemathesis's own checks accept a 403 for schema-valid data, so without
+it a stage that counted every origin would pass. The run fails when no
+POST carried a refused `Origin` at all: a rule never exercised proves
+nothing.
 
 Both are judged on the path's canonical form (Unicode NFC), which the
 contract says is what the server checks and counts.
@@ -76,12 +83,12 @@ def origin_allowed(origin):
     return ORIGINS is None or origin in ORIGINS
 
 
-def sent_origin(case):
-    """The Origin header the case sent, if any (header names ignore case)."""
-    for name, value in (case.headers or {}).items():
-        if name.lower() == "origin":
-            return value if isinstance(value, str) else str(value)
-    return None
+def sent_origin(response):
+    """The Origin header the request carried, if any, as sent."""
+    value = response.request.headers.get("Origin")
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value.strip() if isinstance(value, str) else None
 
 
 def error_code(response):
@@ -93,14 +100,8 @@ def error_code(response):
 
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
-    """Keep every failure but a schema-valid request refused for a documented reason."""
-    if failure.code != "ST202":
-        return True
-    if response.status_code == 403:
-        origin = sent_origin(case)
-        refused = error_code(response) == "origin_not_allowed"
-        return not (refused and origin is not None and not origin_allowed(origin.strip()))
-    if response.status_code != 400:
+    """Keep every failure but a schema-valid path refused for a documented reason."""
+    if failure.code != "ST202" or response.status_code != 400:
         return True
     path = (case.query or {}).get("path")
     if not isinstance(path, str):
@@ -112,6 +113,43 @@ def filter_failure(context, failure, case, response):
     if code == "path_not_allowed" and not allowed(canonical):
         return False
     return True
+
+
+def from_the_gateway(response):
+    """API Gateway's own answer (its 429 throttle, its 500 when Lambda
+    refused the invocation): the function never ran, so nothing counted."""
+    if response.status_code != 429 and response.status_code < 500:
+        return False
+    return error_code(response) is None
+
+
+@schemathesis.check
+class who_may_count:
+    """A POST from a page on an origin the stage does not allow is refused
+    (403 origin_not_allowed), and only such a POST is refused so."""
+
+    def __init__(self):
+        self.refused = set()
+
+    def after_response(self, ctx, response, case):
+        if case.method.upper() != "POST" or case.operation.path != "/visits":
+            return
+        origin = sent_origin(response)
+        code = error_code(response)
+        if origin is not None and not origin_allowed(origin):
+            if response.status_code == 403 and code == "origin_not_allowed":
+                self.refused.add(origin)
+            elif not from_the_gateway(response):
+                raise AssertionError(
+                    f"POST from Origin {origin!r}, which the stage does not allow: "
+                    f"answered {response.status_code} {code}, not 403 origin_not_allowed"
+                )
+        elif response.status_code == 403 and code == "origin_not_allowed":
+            raise AssertionError(f"403 origin_not_allowed for Origin {origin!r}, which the stage allows")
+
+    def after_run(self, ctx):
+        if ORIGINS is not None and not self.refused:
+            raise AssertionError("no POST carried an Origin the stage refuses: the rule was never exercised")
 
 
 @schemathesis.hook

@@ -376,15 +376,11 @@ impl<'a> Probe<'a> {
         // A page on another origin counting the checks' own page: refused,
         // and (checked last) the page still reads 2.
         if let Some(o) = &self.target.disallowed_origin {
+            let url = self.visits(&self.page);
+            let refused = case("originNotAllowed", Method::POST, url, 403, "/visits");
             cases.push(ErrorCase {
                 origin: Some(o.clone()),
-                ..case(
-                    "originNotAllowed",
-                    Method::POST,
-                    self.visits(&self.page),
-                    403,
-                    "/visits",
-                )
+                ..refused
             });
         }
         cases
