@@ -20,6 +20,8 @@
 #   CONTRACT_BASE_URL  a deployed stage instead of the local one; ST_PATH_PREFIX
 #                    (default /__contract/st-<time>) keeps the generated pages there
 #   ST_RATE_LIMIT    against a real stage, e.g. 20/s (default), below its throttle
+#   ST_ONLY_VISITS   true: the stage's address serves only /visits (the API behind the
+#                    site's distribution): the unknown-route operation is not tested
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,6 +49,9 @@ if [ -n "${CONTRACT_BASE_URL:-}" ]; then
   url="$CONTRACT_BASE_URL"
   export ST_PATH_PREFIX="${ST_PATH_PREFIX:-/__contract/st-$(date +%s)}"
   extra+=(--rate-limit "${ST_RATE_LIMIT:-20/s}")
+  if [ "${ST_ONLY_VISITS:-}" = true ]; then
+    extra+=(--exclude-operation-id unknownRoute)
+  fi
   echo "Schemathesis against $url, pages below $ST_PATH_PREFIX"
 else
   if [ "$mode" = allow-list ]; then

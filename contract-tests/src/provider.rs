@@ -37,6 +37,10 @@ pub struct Target {
     /// An origin the API does not allow, for the `originNotAllowed`
     /// example (optional: a stage allowing `*` refuses no origin).
     pub disallowed_origin: Option<String>,
+    /// Whether every other route at this address is the API's (its 404).
+    /// Not so for an API behind the site's distribution at `/visits`: the
+    /// site's bucket answers every other path.
+    pub unknown_routes: bool,
     /// Unique per check run, so counters start at zero.
     pub run_id: String,
 }
@@ -363,6 +367,9 @@ impl<'a> Probe<'a> {
                 let url = format!("{}{route}?path={}", self.base, encode(&self.page));
                 cases.push(case("notFound", method, url, 404, "/{unknown}"));
             }
+        }
+        if !self.target.unknown_routes {
+            cases.retain(|c| c.path != "/{unknown}");
         }
         if let Some(p) = &self.target.disallowed_path {
             cases.push(case(
