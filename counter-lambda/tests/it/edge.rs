@@ -111,7 +111,7 @@ fn style_hash() -> String {
         .stdin
         .take()
         .expect("stdin")
-        .write_all(html[start..end].as_bytes())
+        .write_all(&html.as_bytes()[start..end])
         .expect("write");
     let out = child.wait_with_output().expect("hash");
     String::from_utf8(out.stdout)
