@@ -27,6 +27,12 @@ AWS="${AWS:-aws}"
 case "${PER_CLIENT_LIMIT:-0}" in
   '' | *[!0-9]*) echo "PER_CLIENT_LIMIT must be a whole number, not ${PER_CLIENT_LIMIT}" >&2; exit 2 ;;
 esac
+# CloudFront's web ACLs can only be created in us-east-1.
+region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+if [ "${PER_CLIENT_LIMIT:-0}" != 0 ] && [ "$region" != us-east-1 ]; then
+  echo "PER_CLIENT_LIMIT needs the stack in us-east-1 (CloudFront's web ACLs live there), not '${region}'" >&2
+  exit 2
+fi
 
 # One output of the stack, or nothing when the stack (or the output) does
 # not exist yet.
