@@ -15,9 +15,13 @@
 #   ST_SEED          a seed, to replay a run (default: random, printed)
 #   ST_REPORT_DIR    where the JUnit report goes (default: target/schemathesis/<mode>)
 #   ALLOWED_PATHS    with --allow-list (default "/,/blog/*"); against a real stage, its allow-list
+#   ALLOWED_ORIGINS  the origins the stage allows (the local stage here: https://site.example);
+#                    against a real stage, its AllowedOrigin (unset: none, so any Origin may be refused)
 #   CONTRACT_BASE_URL  a deployed stage instead of the local one; ST_PATH_PREFIX
 #                    (default /__contract/st-<time>) keeps the generated pages there
 #   ST_RATE_LIMIT    against a real stage, e.g. 20/s (default), below its throttle
+#   ST_ONLY_VISITS   true: the stage's address serves only /visits (the API behind the
+#                    site's distribution): the unknown-route operation is not tested
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +49,9 @@ if [ -n "${CONTRACT_BASE_URL:-}" ]; then
   url="$CONTRACT_BASE_URL"
   export ST_PATH_PREFIX="${ST_PATH_PREFIX:-/__contract/st-$(date +%s)}"
   extra+=(--rate-limit "${ST_RATE_LIMIT:-20/s}")
+  if [ "${ST_ONLY_VISITS:-}" = true ]; then
+    extra+=(--exclude-operation-id unknownRoute)
+  fi
   echo "Schemathesis against $url, pages below $ST_PATH_PREFIX"
 else
   if [ "$mode" = allow-list ]; then
@@ -52,10 +59,12 @@ else
   else
     export ALLOWED_PATHS=""
   fi
+  # One allowed origin, so the generated Origin headers meet the 403.
+  export ALLOWED_ORIGINS="${ALLOWED_ORIGINS:-https://site.example}"
   # The local stage: generous DynamoDB timeouts, so a slow moment of
   # DynamoDB Local on a busy machine is not a 503 (the 503s are tested
   # elsewhere, on purpose).
-  cargo build -q -p local-stage
+  cargo build -q --locked -p local-stage
   log="$report_dir/local-stage.log"
   LOCAL_STAGE_PORT=0 \
     DYNAMODB_ATTEMPT_TIMEOUT_MS=15000 DYNAMODB_OPERATION_TIMEOUT_MS=30000 \
@@ -71,7 +80,7 @@ else
     sleep 0.5
   done
   [ -n "$url" ] || { echo "the local stage did not start within 120 s" >&2; cat "$log" >&2; exit 1; }
-  echo "Schemathesis against the local stage $url (ALLOWED_PATHS='${ALLOWED_PATHS}')"
+  echo "Schemathesis against the local stage $url (ALLOWED_PATHS='${ALLOWED_PATHS}' ALLOWED_ORIGINS='${ALLOWED_ORIGINS}')"
 fi
 
 seed=()

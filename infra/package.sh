@@ -6,7 +6,7 @@
 #
 # Usage: infra/package.sh [arm64|x86_64]     (default: arm64, what the template runs)
 # A native build uses plain cargo; a cross build uses cargo-lambda, which
-# links with zig (`pip install cargo-lambda`).
+# links with zig (`pip install cargo-lambda`; infra/deploy-tools.sh build pins it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +18,12 @@ case "$arch" in
 esac
 
 if [ "$(uname -m)" = "$machine" ]; then
-  cargo build --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
+  cargo build --locked --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
   bin="target/$triple/lambda-release/bootstrap"
 else
   command -v cargo-lambda >/dev/null || { echo "cross-building for $arch needs cargo-lambda: pip install cargo-lambda" >&2; exit 1; }
   rustup target add "$triple" >/dev/null
-  cargo lambda build --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
+  cargo lambda build --locked --profile lambda-release -p counter-lambda --bin bootstrap --target "$triple"
   bin="target/lambda/bootstrap/bootstrap"   # where cargo-lambda puts it
 fi
 out="target/lambda/counter-lambda-${arch}.zip"

@@ -9,6 +9,16 @@ rejection is exactly the documented one:
 - a path outside the stage's allow-list (`ALLOWED_PATHS`, the same value
   the stage was given) answered 400 `path_not_allowed`.
 
+And they add one check, `who_may_count`, for the rule JSON Schema cannot
+state either: a POST whose `Origin` the stage does not allow
+(`ALLOWED_ORIGINS`, the same value the stage was given; unset or empty:
+none is allowed, `*`: all are) must be answered 403 `origin_not_allowed`
+(it counted nothing), and a 403 `origin_not_allowed` only to such a POST.
+Schemathesis's own checks accept a 403 for schema-valid data, so without
+it a stage that counted every origin would pass. The run fails when no
+POST carried a refused `Origin` at all: a rule never exercised proves
+nothing.
+
 Both are judged on the path's canonical form (Unicode NFC), which the
 contract says is what the server checks and counts.
 
@@ -58,6 +68,29 @@ def allowed(path):
     return path in exact or any(len(path) > len(p) and path.startswith(p) for p in below)
 
 
+def origins():
+    """The stage's allowed origins: None for any, else the set."""
+    text = os.environ.get("ALLOWED_ORIGINS", "").strip()
+    if text == "*":
+        return None
+    return {o.strip().rstrip("/") for o in text.split(",") if o.strip()}
+
+
+ORIGINS = origins()
+
+
+def origin_allowed(origin):
+    return ORIGINS is None or origin in ORIGINS
+
+
+def sent_origin(response):
+    """The Origin header the request carried, if any, as sent."""
+    value = response.request.headers.get("Origin")
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value.strip() if isinstance(value, str) else None
+
+
 def error_code(response):
     try:
         return json.loads(response.content)["error"]
@@ -80,6 +113,43 @@ def filter_failure(context, failure, case, response):
     if code == "path_not_allowed" and not allowed(canonical):
         return False
     return True
+
+
+def from_the_gateway(response):
+    """API Gateway's own answer (its 429 throttle, its 500 when Lambda
+    refused the invocation): the function never ran, so nothing counted."""
+    if response.status_code != 429 and response.status_code < 500:
+        return False
+    return error_code(response) is None
+
+
+@schemathesis.check
+class who_may_count:
+    """A POST from a page on an origin the stage does not allow is refused
+    (403 origin_not_allowed), and only such a POST is refused so."""
+
+    def __init__(self):
+        self.refused = set()
+
+    def after_response(self, ctx, response, case):
+        if case.method.upper() != "POST" or case.operation.path != "/visits":
+            return
+        origin = sent_origin(response)
+        code = error_code(response)
+        if origin is not None and not origin_allowed(origin):
+            if response.status_code == 403 and code == "origin_not_allowed":
+                self.refused.add(origin)
+            elif not from_the_gateway(response):
+                raise AssertionError(
+                    f"POST from Origin {origin!r}, which the stage does not allow: "
+                    f"answered {response.status_code} {code}, not 403 origin_not_allowed"
+                )
+        elif response.status_code == 403 and code == "origin_not_allowed":
+            raise AssertionError(f"403 origin_not_allowed for Origin {origin!r}, which the stage allows")
+
+    def after_run(self, ctx):
+        if ORIGINS is not None and not self.refused:
+            raise AssertionError("no POST carried an Origin the stage refuses: the rule was never exercised")
 
 
 @schemathesis.hook

@@ -34,6 +34,13 @@ pub struct Target {
     /// A valid path the API's allow-list refuses, for the `notAllowed`
     /// example (optional: a stage may allow every path).
     pub disallowed_path: Option<String>,
+    /// An origin the API does not allow, for the `originNotAllowed`
+    /// example (optional: a stage allowing `*` refuses no origin).
+    pub disallowed_origin: Option<String>,
+    /// Whether every other route at this address is the API's (its 404).
+    /// Not so for an API behind the site's distribution at `/visits`: the
+    /// site's bucket answers every other path.
+    pub unknown_routes: bool,
     /// Unique per check run, so counters start at zero.
     pub run_id: String,
 }
@@ -218,6 +225,8 @@ struct ErrorCase {
     url: String,
     status: u16,
     path: &'static str,
+    /// The `Origin` it is sent with, when not the allowed one.
+    origin: Option<String>,
 }
 
 impl<'a> Probe<'a> {
@@ -310,6 +319,7 @@ impl<'a> Probe<'a> {
             url,
             status,
             path,
+            origin: None,
         };
         let long = format!("/__contract/{}", "a".repeat(300));
         let mut cases = vec![
@@ -358,6 +368,9 @@ impl<'a> Probe<'a> {
                 cases.push(case("notFound", method, url, 404, "/{unknown}"));
             }
         }
+        if !self.target.unknown_routes {
+            cases.retain(|c| c.path != "/{unknown}");
+        }
         if let Some(p) = &self.target.disallowed_path {
             cases.push(case(
                 "notAllowed",
@@ -366,6 +379,16 @@ impl<'a> Probe<'a> {
                 400,
                 "/visits",
             ));
+        }
+        // A page on another origin counting the checks' own page: refused,
+        // and (checked last) the page still reads 2.
+        if let Some(o) = &self.target.disallowed_origin {
+            let url = self.visits(&self.page);
+            let refused = case("originNotAllowed", Method::POST, url, 403, "/visits");
+            cases.push(ErrorCase {
+                origin: Some(o.clone()),
+                ..refused
+            });
         }
         cases
     }
@@ -388,7 +411,8 @@ impl<'a> Probe<'a> {
                 c.status,
                 c.example
             );
-            let reply = match send(&self.http, c.method, &c.url, self.origin).await {
+            let origin = c.origin.as_deref().or(self.origin);
+            let reply = match send(&self.http, c.method, &c.url, origin).await {
                 Err(e) => {
                     report.problem(&check, e);
                     continue;
@@ -396,6 +420,14 @@ impl<'a> Probe<'a> {
                 Ok(reply) => reply,
             };
             report.add(check_reply(self.contract, &o, &reply, &check), o.clone());
+            if let (Some(from), Some(allowed)) =
+                (&c.origin, reply.header("access-control-allow-origin"))
+            {
+                report.problem(
+                    &check,
+                    format!("a page on {from} may read the refusal (Access-Control-Allow-Origin: {allowed})"),
+                );
+            }
             match self
                 .contract
                 .example(&o.path, &o.method, c.status, c.example)

@@ -30,6 +30,16 @@ impl AllowedOrigins {
         )
     }
 
+    /// Whether a request with this `Origin` header may count: yes without
+    /// one (not a browser page: `curl`, the load test, a server), else
+    /// only for an allowed origin (an empty list allows none).
+    pub fn admits(&self, origin: Option<&str>) -> bool {
+        match (self, origin) {
+            (_, None) | (AllowedOrigins::Any, _) => true,
+            (AllowedOrigins::Only(list), Some(o)) => list.iter().any(|allowed| allowed == o),
+        }
+    }
+
     /// The value for `Access-Control-Allow-Origin`, if this origin may read.
     pub fn allow_origin_for(&self, origin: Option<&str>) -> Option<String> {
         match self {
@@ -79,13 +89,30 @@ pub struct Config {
     pub timeouts: StoreTimeouts,
     /// Seconds sent in `Retry-After` with a 503.
     pub retry_after_secs: u32,
+    /// When set, the stage answers only through its CloudFront
+    /// distribution, which adds [`ORIGIN_VERIFY_HEADER`] with this value to
+    /// every request it forwards; anything else is refused (403).
+    pub edge_secret: Option<String>,
+    /// The allow-list plus [`PRETRAFFIC_PATH`]: what a request invoked
+    /// directly by the deployment's PreTraffic check may count and read.
+    pub pretraffic_paths: PathAllowList,
 }
+
+/// The key the PreTraffic check writes on a new version before it takes
+/// traffic: counted only for requests that reach the function by direct
+/// invocation (IAM), never through the API, so the public can neither
+/// count nor read it (it is outside every allow-list the template allows).
+pub const PRETRAFFIC_PATH: &str = "/__pretraffic";
+
+/// The header CloudFront adds to what it forwards to the API (an origin
+/// custom header), when the stage answers only through it.
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 pub const DEFAULT_TABLE: &str = "visitor_count";
 
 /// Every environment variable [`Config::from_env`] reads (a unit test
 /// keeps this list exact; the deployment test checks the template against it).
-pub const VARIABLES: [&str; 9] = [
+pub const VARIABLES: [&str; 10] = [
     "TABLE_NAME",
     "ALLOWED_ORIGINS",
     "ALLOWED_PATHS",
@@ -95,6 +122,7 @@ pub const VARIABLES: [&str; 9] = [
     "DYNAMODB_ATTEMPT_TIMEOUT_MS",
     "DYNAMODB_OPERATION_TIMEOUT_MS",
     "RETRY_AFTER_SECONDS",
+    "ORIGIN_VERIFY_SECRET",
 ];
 pub const DEFAULT_LOADTEST_PREFIX: &str = "/__loadtest";
 /// One day: long enough to read a run's counter back and look into it,
@@ -146,6 +174,15 @@ impl Config {
             })?;
             allowed_paths = allowed_paths.with(pattern);
         }
+        let pretraffic_paths =
+            allowed_paths
+                .clone()
+                .with(PathPattern::parse(PRETRAFFIC_PATH).map_err(|source| {
+                    ConfigError::BadPattern {
+                        var: "PRETRAFFIC_PATH",
+                        source,
+                    }
+                })?);
         Ok(Config {
             table_name: get("TABLE_NAME")
                 .filter(|t| !t.trim().is_empty())
@@ -163,6 +200,10 @@ impl Config {
                 operation: ms(number("DYNAMODB_OPERATION_TIMEOUT_MS", 4000)?),
             },
             retry_after_secs: u32::try_from(number("RETRY_AFTER_SECONDS", 1)?).unwrap_or(1),
+            edge_secret: get("ORIGIN_VERIFY_SECRET")
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            pretraffic_paths,
         })
     }
 }
@@ -246,5 +287,28 @@ mod tests {
             Some("*")
         );
         assert_eq!(AllowedOrigins::parse("").allow_origin_for(Some("x")), None);
+    }
+
+    #[test]
+    fn only_allowed_origins_or_none_at_all_may_count() {
+        let only = AllowedOrigins::parse("https://a.example");
+        assert!(only.admits(None), "not a browser page");
+        assert!(only.admits(Some("https://a.example")));
+        assert!(!only.admits(Some("https://evil.example")));
+        assert!(!only.admits(Some("null")), "a sandboxed or file: page");
+        assert!(!AllowedOrigins::parse("").admits(Some("https://a.example")));
+        assert!(AllowedOrigins::parse("*").admits(Some("https://evil.example")));
+    }
+
+    #[test]
+    fn the_pretraffic_key_is_allowed_only_on_its_own_list() {
+        let c = config(&[("ALLOWED_PATHS", "/"), ("LOADTEST_PATH_PREFIX", "")]).expect("valid");
+        assert!(!c.allowed_paths.allows(PRETRAFFIC_PATH));
+        assert!(c.pretraffic_paths.allows(PRETRAFFIC_PATH));
+        assert!(c.pretraffic_paths.allows("/"));
+        assert!(!c.pretraffic_paths.allows("/__pretraffic/x"));
+        assert_eq!(c.edge_secret, None);
+        let gated = config(&[("ORIGIN_VERIFY_SECRET", " s3cret ")]).expect("valid");
+        assert_eq!(gated.edge_secret.as_deref(), Some("s3cret"));
     }
 }

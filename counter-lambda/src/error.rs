@@ -17,6 +17,14 @@ pub enum ApiError {
     UnexpectedBody,
     #[error("{0}")]
     BadPath(#[from] PathError),
+    /// A counting request from a browser page on an origin the stage does
+    /// not allow: another site cannot make its visitors count here.
+    #[error("this origin may not count visits")]
+    OriginNotAllowed,
+    /// The stage answers only through its CloudFront distribution, and this
+    /// request did not come through it.
+    #[error("this API answers only through the site's address")]
+    DirectAccessRefused,
     #[error("the counter is busy, try again shortly")]
     Throttled,
     #[error("the counter is unavailable, try again shortly")]
@@ -34,6 +42,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnexpectedBody | ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::OriginNotAllowed | ApiError::DirectAccessRefused => StatusCode::FORBIDDEN,
             ApiError::Throttled | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -46,6 +55,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::UnexpectedBody => "unexpected_body",
             ApiError::BadPath(e) => e.code(),
+            ApiError::OriginNotAllowed => "origin_not_allowed",
+            ApiError::DirectAccessRefused => "direct_access_refused",
             ApiError::Throttled => "throttled",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",

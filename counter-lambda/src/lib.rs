@@ -57,7 +57,6 @@ impl App {
 /// a level or `target=level` directives (default `info`); parsed by
 /// `Targets`, which keeps a regex engine out of the Lambda binary.
 pub fn init_json_logs() {
-    use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
         .ok()
@@ -66,13 +65,27 @@ pub fn init_json_logs() {
             tracing_subscriber::filter::Targets::new()
                 .with_default(tracing::level_filters::LevelFilter::INFO)
         });
-    let _ = tracing_subscriber::registry()
+    let _ = json_logs(std::io::stdout, filter).try_init();
+}
+
+/// The function's log format (one JSON object a line, no timestamp: Lambda
+/// adds its own) written to `writer`: what `init_json_logs` installs, and
+/// what tests read the handler's lines through.
+pub fn json_logs<W>(
+    writer: W,
+    filter: tracing_subscriber::filter::Targets,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .json()
                 .with_current_span(false)
-                .without_time(),
+                .without_time()
+                .with_writer(writer),
         )
         .with(filter)
-        .try_init();
 }

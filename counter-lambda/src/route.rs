@@ -29,12 +29,28 @@ pub struct RequestParts<'a> {
     pub route: &'a str,
     pub query: Option<&'a str>,
     pub body_len: usize,
+    /// The request's `Origin` is one the stage allows, or it has none (a
+    /// client that is not a browser page: counted as before).
+    pub origin_allowed: bool,
+    /// It came the way the stage requires: through the CloudFront
+    /// distribution when the stage answers only there, else always.
+    pub via_edge: bool,
 }
 
 /// The route must be exactly [`VISITS_ROUTE`]: `/visits/`, `/visits//` and
 /// `//visits` are other routes (404), as `openapi.yaml` has one route, so
 /// one page's visits cannot be counted through several spellings of it.
+///
+/// A request that skipped the stage's CloudFront distribution (when it
+/// answers only there) is refused whatever it asks; a POST whose `Origin`
+/// the stage does not allow is refused before its path is even read: a
+/// page on another site cannot count here. Reads keep their rules (a read
+/// changes nothing, and the browser already keeps its answer from a page
+/// the stage does not allow).
 pub fn classify(req: RequestParts<'_>, allow: &PathAllowList) -> Result<Action, ApiError> {
+    if !req.via_edge {
+        return Err(ApiError::DirectAccessRefused);
+    }
     if req.route != VISITS_ROUTE {
         return Err(ApiError::NotFound);
     }
@@ -44,6 +60,9 @@ pub fn classify(req: RequestParts<'_>, allow: &PathAllowList) -> Result<Action, 
         Method::POST => false,
         _ => return Err(ApiError::MethodNotAllowed),
     };
+    if !is_read && !req.origin_allowed {
+        return Err(ApiError::OriginNotAllowed);
+    }
     if req.body_len > 0 {
         return Err(ApiError::UnexpectedBody);
     }
@@ -80,6 +99,8 @@ mod tests {
             route,
             query,
             body_len: 0,
+            origin_allowed: true,
+            via_edge: true,
         }
     }
 
@@ -116,6 +137,58 @@ mod tests {
             classify(with_body, &any),
             Err(ApiError::UnexpectedBody)
         ));
+    }
+
+    #[test]
+    fn a_post_from_an_origin_not_allowed_is_refused_and_reads_are_not() {
+        let any = PathAllowList::any();
+        fn from_elsewhere(m: &Method) -> RequestParts<'_> {
+            RequestParts {
+                origin_allowed: false,
+                ..parts(m, "/visits", Some("path=/a"))
+            }
+        }
+        assert!(matches!(
+            classify(from_elsewhere(&Method::POST), &any),
+            Err(ApiError::OriginNotAllowed)
+        ));
+        // Refused before the path is read: a bad path is still 403.
+        let bad_path = RequestParts {
+            origin_allowed: false,
+            ..parts(&Method::POST, "/visits", Some("path=relative"))
+        };
+        assert!(matches!(
+            classify(bad_path, &any),
+            Err(ApiError::OriginNotAllowed)
+        ));
+        assert_eq!(
+            classify(from_elsewhere(&Method::GET), &any).ok(),
+            Some(Action::Read("/a".into()))
+        );
+        assert_eq!(
+            classify(from_elsewhere(&Method::OPTIONS), &any).ok(),
+            Some(Action::Preflight)
+        );
+    }
+
+    #[test]
+    fn a_request_that_skipped_the_edge_is_refused_whatever_it_asks() {
+        let any = PathAllowList::any();
+        for (m, route) in [
+            (Method::POST, "/visits"),
+            (Method::GET, "/visits"),
+            (Method::OPTIONS, "/visits"),
+            (Method::GET, "/nope"),
+        ] {
+            let direct = RequestParts {
+                via_edge: false,
+                ..parts(&m, route, Some("path=/a"))
+            };
+            assert!(
+                matches!(classify(direct, &any), Err(ApiError::DirectAccessRefused)),
+                "{m} {route}"
+            );
+        }
     }
 
     #[test]
@@ -163,10 +236,15 @@ mod tests {
             route in prop::sample::select(vec!["/visits", "/visits/", "//visits", "/", "/visit", "/visits/x"]),
             query in prop::option::of(".{0,300}"),
             body_len in prop::sample::select(vec![0usize, 1, 100]),
+            origin_allowed in any::<bool>(),
+            via_edge in any::<bool>(),
         ) {
             let allow = PathAllowList::parse("/,/blog/*").expect("valid");
-            let req = RequestParts { method: &method, route, query: query.as_deref(), body_len };
+            let req = RequestParts {
+                method: &method, route, query: query.as_deref(), body_len, origin_allowed, via_edge,
+            };
             if let Ok(Action::Increment(path)) = classify(req, &allow) {
+                prop_assert!(origin_allowed && via_edge);
                 prop_assert_eq!(&method, &Method::POST);
                 prop_assert_eq!(body_len, 0);
                 prop_assert_eq!(route, VISITS_ROUTE);

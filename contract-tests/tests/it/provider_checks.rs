@@ -70,6 +70,12 @@ async fn replay_faults(c: &contract_tests::Contract, base: &str, status: u16) ->
     replies
 }
 
+/// `CONTRACT_ONLY_VISITS=true`: the stage's address serves only `/visits`
+/// (the API behind the site's distribution, the per-client limit on).
+fn only_visits() -> bool {
+    std::env::var("CONTRACT_ONLY_VISITS").is_ok_and(|v| v == "true")
+}
+
 #[tokio::test]
 async fn the_api_meets_every_operation_and_example_of_the_contract() {
     let c = contract();
@@ -80,6 +86,13 @@ async fn the_api_meets_every_operation_and_example_of_the_contract() {
                 base,
                 allowed_origin: std::env::var("CONTRACT_ALLOWED_ORIGIN").ok(),
                 disallowed_path: std::env::var("CONTRACT_DISALLOWED_PATH").ok(),
+                // No real origin ends in .invalid (RFC 2606): a stage that
+                // allows named origins refuses it.
+                disallowed_origin: Some(
+                    std::env::var("CONTRACT_DISALLOWED_ORIGIN")
+                        .unwrap_or_else(|_| "https://not-allowed.invalid".into()),
+                ),
+                unknown_routes: !only_visits(),
                 run_id: run_id(),
             },
         ),
@@ -94,6 +107,8 @@ async fn the_api_meets_every_operation_and_example_of_the_contract() {
                 base: stage.url().to_owned(),
                 allowed_origin: Some(SITE.into()),
                 disallowed_path: Some("/not-listed".into()),
+                disallowed_origin: Some("https://elsewhere.example".into()),
+                unknown_routes: true,
                 run_id: run_id(),
             };
             (Some(stage), target)
@@ -108,10 +123,15 @@ async fn the_api_meets_every_operation_and_example_of_the_contract() {
         findings.join("\n")
     );
 
-    // Every documented response is exercised: here, or by the fault tests.
+    // Every documented response is exercised: here, or by the fault tests
+    // (a stage whose address serves only /visits has no unknown routes).
     let mut covered = report.covered.clone();
     covered.extend(fault_operations());
-    for op in c.operations() {
+    for op in c
+        .operations()
+        .into_iter()
+        .filter(|o| target.unknown_routes || o.path != "/{unknown}")
+    {
         assert!(
             covered.contains(&op),
             "no check exercises {} {} {}",
@@ -219,6 +239,8 @@ async fn a_server_answering_visits_instead_of_count_fails_naming_the_violation()
             base: impostor.uri(),
             allowed_origin: None,
             disallowed_path: None,
+            disallowed_origin: None,
+            unknown_routes: true,
             run_id: "impostor".into(),
         },
     )
@@ -278,4 +300,42 @@ async fn the_page_against_the_local_stage_shows_the_real_count() {
             );
         }
     }
+}
+
+/// A stage that answers only through its CloudFront distribution refuses
+/// what skipped it with the contract's 403 `directAccessRefused`, counting
+/// nothing (the `originNotAllowed` 403 is replayed by the check above).
+#[tokio::test]
+async fn a_request_that_skipped_cloudfront_gets_the_contracted_403() {
+    let c = contract();
+    let stage = LocalStage::start(StageOptions::new(config(&[(
+        "ORIGIN_VERIFY_SECRET",
+        "only-cloudfront-knows",
+    )])))
+    .await
+    .expect("stage");
+    let http = reqwest::Client::new();
+    let forbidden = Operation {
+        path: "/visits".into(),
+        method: "POST".into(),
+        status: 403,
+    };
+    let url = format!("{}/visits?path=/direct", stage.url());
+    let reply = send(&http, Method::POST, &url, None)
+        .await
+        .expect("answers");
+    let findings = check_reply(&c, &forbidden, &reply, "POST 403 (direct)");
+    assert!(findings.is_empty(), "{findings:?}");
+    let expected = c
+        .example("/visits", "POST", 403, "directAccessRefused")
+        .expect("example");
+    assert_eq!(reply.body, Some(expected));
+    let through = http
+        .get(&url)
+        .header("x-origin-verify", "only-cloudfront-knows")
+        .send()
+        .await
+        .expect("answers");
+    let body: serde_json::Value = through.json().await.expect("json");
+    assert_eq!(body["count"], 0, "nothing was counted");
 }

@@ -42,6 +42,7 @@ async fn each_documented_error_shows_the_fallback_without_an_uncaught_error() {
     for (status, example) in [
         (400, "invalidPath"),
         (400, "notAllowed"),
+        (403, "originNotAllowed"),
         (405, "methodNotAllowed"),
         (500, "internal"),
         (503, "unavailable"),
@@ -178,4 +179,72 @@ async fn a_malformed_body_shows_the_fallback() {
             visit.exceptions
         );
     }
+}
+
+/// The real site in Chromium against the real local stage (DynamoDB Local)
+/// that allows one origin: the same page served from another origin cannot
+/// change the count, neither through its script nor through a hostile
+/// `no-cors` POST (which a browser sends without asking); served from the
+/// allowed origin, it counts.
+#[tokio::test]
+async fn a_page_on_a_disallowed_origin_cannot_change_the_count() {
+    use contract_tests::site::SiteListener;
+    use local_stage::{LocalStage, StageOptions};
+
+    let allowed = SiteListener::bind().await.expect("bind");
+    let elsewhere = SiteListener::bind().await.expect("bind");
+    let config = counter_lambda::Config::from_lookup(|name| {
+        (name == "ALLOWED_ORIGINS").then(|| allowed.origin.clone())
+    })
+    .expect("configuration");
+    let stage = LocalStage::start(StageOptions::new(config))
+        .await
+        .expect("local stage");
+    let count = || async {
+        let url = format!("{}/visits?path=/", stage.url());
+        let body: serde_json::Value = reqwest::get(&url)
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("json");
+        body["count"].as_u64().expect("a count")
+    };
+    let browser = contract_tests::browser::Browser::launch()
+        .await
+        .expect("Chromium");
+
+    let hostile = elsewhere.serve(stage.url(), 5000);
+    let visit = browser
+        .visit(
+            &format!("{}/", hostile.origin()),
+            |t| !t.is_empty() && t != PLACEHOLDER,
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("page");
+    assert_eq!(visit.text, FALLBACK, "the page shows no count");
+    let post = format!(
+        "Promise.all([1, 2, 3].map(() => fetch('{}/visits?path=%2F', {{method: 'POST', mode: 'no-cors'}}).then(r => r.type)))",
+        stage.url()
+    );
+    let sent = visit.page.evaluate(post).await.expect("the page posts");
+    assert_eq!(
+        sent.into_value::<Vec<String>>().expect("types"),
+        vec!["opaque"; 3],
+        "the browser sent them (opaque answers)"
+    );
+    assert_eq!(count().await, 0, "a page on another origin counted");
+
+    let site = allowed.serve(stage.url(), 5000);
+    let visit = browser
+        .visit(
+            &format!("{}/", site.origin()),
+            |t| !t.is_empty() && t != PLACEHOLDER,
+            Duration::from_secs(15),
+        )
+        .await
+        .expect("page");
+    assert_eq!(visit.text, "1", "the allowed origin counts");
+    assert_eq!(count().await, 1);
 }

@@ -43,6 +43,8 @@ fn every_error_code_the_handler_sends_is_in_the_contract_and_back() {
         ApiError::NotFound,
         ApiError::MethodNotAllowed,
         ApiError::UnexpectedBody,
+        ApiError::OriginNotAllowed,
+        ApiError::DirectAccessRefused,
         ApiError::Throttled,
         ApiError::Unavailable,
         ApiError::Internal,

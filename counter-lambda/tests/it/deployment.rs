@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use counter_lambda::config::{DEFAULT_TABLE, VARIABLES};
+use counter_lambda::config::{DEFAULT_TABLE, PRETRAFFIC_PATH, VARIABLES};
 use counter_lambda::store::KEY_ATTRIBUTE;
 use serde_json::Value;
 
@@ -22,7 +22,11 @@ fn template() -> Value {
 fn the_table_is_the_one_the_code_writes_to() {
     let t = template();
     let table = &t["Resources"]["VisitorCountTable"]["Properties"];
-    assert_eq!(table["TableName"], DEFAULT_TABLE);
+    assert_eq!(table["TableName"]["Ref"], "TableName");
+    assert_eq!(
+        t["Parameters"]["TableName"]["Default"], DEFAULT_TABLE,
+        "production's table by default; a staging stack passes its own"
+    );
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(
         table["KeySchema"],
@@ -217,6 +221,38 @@ fn the_alarms_that_roll_back_exist_and_watch_5xx_errors_and_throttles() {
     }
 }
 
+/// The Lambda alarms that roll a deploy back watch the new version only:
+/// the live alias's invocations that ran it. A burst of throttles on the
+/// old version during a canary cannot roll a deploy back.
+#[test]
+fn the_lambda_alarms_that_roll_back_watch_the_new_version_only() {
+    let t = template();
+    for name in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+        let p = &t["Resources"][name]["Properties"];
+        let dims: std::collections::BTreeMap<String, Value> = p["Dimensions"]
+            .as_array()
+            .expect("dimensions")
+            .iter()
+            .map(|d| {
+                (
+                    d["Name"].as_str().unwrap_or("").to_owned(),
+                    d["Value"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(dims["FunctionName"]["Ref"], "CounterFunction", "{name}");
+        assert_eq!(
+            dims["Resource"]["Fn::Sub"], "${CounterFunction}:live",
+            "{name}"
+        );
+        assert_eq!(
+            dims["ExecutedVersion"]["Fn::GetAtt"],
+            serde_json::json!(["CounterFunction.Version", "Version"]),
+            "{name}: scoped to the version this deploy publishes"
+        );
+    }
+}
+
 #[test]
 fn the_5xx_alarm_counts_the_log_lines_the_handler_writes() {
     // The handler logs one JSON line per request with `fields.status`
@@ -296,9 +332,10 @@ fn the_hook_may_only_report_to_codedeploy_and_invoke_the_counters_versions() {
 
 /// Runs the template's inline PreTraffic hook in python3 (boto3 replaced by
 /// a stub that hands each invocation to this test over a pipe), answering
-/// each invocation with the real handler. The status it reports to
-/// CodeDeploy, and what it printed.
-async fn run_hook(app: &counter_lambda::App) -> (String, String) {
+/// each invocation with the real handler (or, with `writes_fail`, every
+/// POST with the 500 a version that cannot write answers). The status it
+/// reports to CodeDeploy, what it printed, and the requests it made.
+async fn run_hook(app: &counter_lambda::App, writes_fail: bool) -> (String, String, Vec<String>) {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
 
@@ -339,12 +376,20 @@ def client(name):
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut status = String::new();
     let mut printed = String::new();
-    let mut invocations = 0;
+    let mut requests = Vec::new();
     while let Some(Ok(line)) = lines.next() {
         if let Some(event) = line.strip_prefix("INVOKE ") {
-            invocations += 1;
             let request = lambda_http::request::from_str(event).expect("the hook's event parses");
-            let response = counter_lambda::handler::handle(app, request).await;
+            requests.push(format!("{} {}", request.method(), request.uri()));
+            let response = if writes_fail && request.method() == http::Method::POST {
+                let mut r = http::Response::new(lambda_http::Body::Text(
+                    counter_lambda::error::ApiError::Internal.body().to_string(),
+                ));
+                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                r
+            } else {
+                counter_lambda::handler::handle(app, request).await
+            };
             let headers: serde_json::Map<String, Value> = response
                 .headers()
                 .iter()
@@ -363,8 +408,8 @@ def client(name):
         }
     }
     assert!(child.wait().expect("python3 ends").success());
-    assert!(invocations >= 1, "the hook invoked the new version");
-    (status, printed)
+    assert!(!requests.is_empty(), "the hook invoked the new version");
+    (status, printed, requests)
 }
 
 fn hook_dir() -> std::path::PathBuf {
@@ -385,14 +430,46 @@ async fn the_pretraffic_hook_passes_a_healthy_version_and_fails_a_broken_one() {
     let client = local_client(&crate::helpers::shared_dynamodb().endpoint(), cfg.timeouts).await;
     create_table(&client, &cfg.table_name).await.expect("table");
     let healthy = counter_lambda::App::new(cfg, client.clone());
-    let (status, printed) = run_hook(&healthy).await;
+    let (status, printed, requests) = run_hook(&healthy, false).await;
     assert_eq!(status, "Succeeded", "{printed}");
+    assert!(
+        requests.iter().any(|r| r.starts_with("POST ")
+            && r.ends_with(&format!("path={}", PRETRAFFIC_PATH.replace('/', "%2F")))),
+        "the hook writes its own key: {requests:?}"
+    );
 
     // A version whose table does not exist answers 500: the hook stops it.
-    let broken = counter_lambda::App::new(crate::helpers::config(&[]), client);
-    let (status, printed) = run_hook(&broken).await;
+    let broken = counter_lambda::App::new(crate::helpers::config(&[]), client.clone());
+    let (status, printed, _) = run_hook(&broken, false).await;
     assert_eq!(status, "Failed");
     assert!(printed.contains("GET /visits?path=/: 500"), "{printed}");
+
+    // A version that reads but cannot write: the hook stops it too.
+    let (status, printed, _) = run_hook(&healthy, true).await;
+    assert_eq!(status, "Failed", "{printed}");
+    assert!(
+        printed.contains("POST /visits?path=/__pretraffic: 500"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_hook_writes_the_key_the_function_keeps_for_it_and_the_public_cannot_reach() {
+    let t = template();
+    let code = t["Resources"]["PreTrafficHookFunction"]["Properties"]["InlineCode"]
+        .as_str()
+        .expect("inline code");
+    assert!(
+        code.contains(&format!("WRITE_PATH = \"{PRETRAFFIC_PATH}\"")),
+        "the hook writes {PRETRAFFIC_PATH}"
+    );
+    assert!(code.contains("\"authorizer\": {\"lambda\": {\"pretraffic\": True}}"));
+    // Neither the site's pages nor the test keys' patterns reach it.
+    for keys in ["disabled", "enabled"] {
+        let config = deployed_config(keys);
+        assert!(!config.allowed_paths.allows(PRETRAFFIC_PATH), "{keys}");
+        assert!(config.pretraffic_paths.allows(PRETRAFFIC_PATH), "{keys}");
+    }
 }
 
 // --- Bounded by default: the allow-list from site/pages.txt, test keys
@@ -410,27 +487,43 @@ fn site_pages() -> Vec<String> {
         .collect()
 }
 
+fn repo_file(relative: &str) -> String {
+    std::fs::read_to_string(format!("{}/../{relative}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
 fn workflow() -> String {
-    std::fs::read_to_string(format!(
-        "{}/../.github/workflows/deploy.yml",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .expect("deploy.yml")
+    repo_file(".github/workflows/deploy.yml")
 }
 
 /// The function's configuration as the template sets it, for one value of
-/// the LoadTestKeys parameter and the allow-list the workflow passes.
+/// the LoadTestKeys parameter and the allow-list the workflow passes (the
+/// per-client limit at its default: off).
 fn deployed_config(load_test_keys: &str) -> counter_lambda::Config {
+    deployed_config_with(load_test_keys, false)
+}
+
+/// A stack id's last part, as `Fn::Select [2, Fn::Split ["/", AWS::StackId]]`
+/// gives it.
+pub const STACK_UUID: &str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
+
+pub fn deployed_config_with(
+    load_test_keys: &str,
+    per_client_limit: bool,
+) -> counter_lambda::Config {
     let t = template();
     let env = &t["Resources"]["CounterFunction"]["Properties"]["Environment"]["Variables"];
-    let enabled = load_test_keys == "enabled";
     let pages = site_pages().join(",");
-    // Resolves the template's Fn::If / Ref / Fn::Sub on these parameters.
+    // Resolves the template's Fn::If / Ref / Fn::Sub / Fn::Select on these parameters.
     let resolve = |v: &Value| -> Option<String> {
         let v = match v.get("Fn::If") {
             Some(branches) => {
-                assert_eq!(branches[0], "LoadTestKeysEnabled");
-                &branches[if enabled { 1 } else { 2 }]
+                let on = match branches[0].as_str() {
+                    Some("LoadTestKeysEnabled") => load_test_keys == "enabled",
+                    Some("PerClientLimitOn") => per_client_limit,
+                    other => panic!("unknown condition {other:?}"),
+                };
+                &branches[if on { 1 } else { 2 }]
             }
             None => v,
         };
@@ -440,12 +533,22 @@ fn deployed_config(load_test_keys: &str) -> counter_lambda::Config {
         if v["Ref"] == "AllowedPaths" {
             return Some(pages.clone());
         }
+        if stack_uuid(v) {
+            return Some(STACK_UUID.to_owned());
+        }
         v["Fn::Sub"]
             .as_str()
             .map(|s| s.replace("${AllowedPaths}", &pages))
     };
     counter_lambda::Config::from_lookup(|name| env.get(name).and_then(resolve))
         .expect("the template's configuration is valid")
+}
+
+/// `Fn::Select [2, Fn::Split ["/", Ref AWS::StackId]]`: the stack id's
+/// random part.
+fn stack_uuid(v: &Value) -> bool {
+    v["Fn::Select"][0] == 2
+        && v["Fn::Select"][1]["Fn::Split"] == serde_json::json!(["/", {"Ref": "AWS::StackId"}])
 }
 
 #[test]
@@ -480,13 +583,21 @@ fn the_allow_list_is_required_and_the_workflow_passes_the_sites_pages() {
         w.contains("site/pages.txt"),
         "the workflow reads site/pages.txt"
     );
-    assert!(
-        w.contains("\"AllowedPaths=${{ steps.pages.outputs.allowed }}\""),
-        "the workflow passes the pages as AllowedPaths"
+    assert_eq!(
+        w.matches("ALLOWED_PATHS: ${{ steps.pages.outputs.allowed }}")
+            .count(),
+        2,
+        "staging and production get the pages as their allow-list"
     );
+    let deploy = repo_file("infra/deploy-stack.sh");
     assert!(
-        w.contains("cp build/site/index.html \"build/site${page}index.html\""),
-        "the workflow publishes each page"
+        deploy.contains("\"AllowedPaths=$ALLOWED_PATHS\""),
+        "deploy-stack.sh passes them as AllowedPaths"
+    );
+    let publish = repo_file("infra/publish-site.sh");
+    assert!(
+        publish.contains("site/pages.txt") && publish.contains("\"$out${page}index.html\""),
+        "publish-site.sh publishes each page"
     );
 
     let config = deployed_config("disabled");
@@ -520,9 +631,13 @@ fn test_keys_are_off_by_default_and_expire() {
     let ttl = &t["Resources"]["VisitorCountTable"]["Properties"]["TimeToLiveSpecification"];
     assert_eq!(ttl["AttributeName"], TTL_ATTRIBUTE);
     assert_eq!(ttl["Enabled"], true);
+    let w = workflow();
     assert!(
-        workflow().contains("LOADTEST_KEYS: ${{ vars.LOADTEST_KEYS || 'disabled' }}"),
-        "the workflow keeps them off unless a variable says so"
+        w.contains("LOADTEST_KEYS: enabled") && w.contains("LOADTEST_KEYS: disabled"),
+        "on for staging, off for production"
+    );
+    assert!(
+        repo_file("infra/deploy-stack.sh").contains("\"LoadTestKeys=${LOADTEST_KEYS:-disabled}\"")
     );
 
     let off = deployed_config("disabled");
@@ -545,38 +660,119 @@ fn test_keys_are_off_by_default_and_expire() {
     }
 }
 
+/// A parameter's default, as a number.
+fn default_of(t: &Value, name: &str) -> f64 {
+    let d = &t["Parameters"][name]["Default"];
+    d.as_f64()
+        .or_else(|| d.as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_else(|| panic!("{name} has no numeric default"))
+}
+
+/// A `Ref` to a numeric parameter, at its default.
+fn number(t: &Value, v: &Value) -> f64 {
+    match v["Ref"].as_str() {
+        Some(name) => default_of(t, name),
+        None => v.as_f64().expect("a number"),
+    }
+}
+
+/// (route key, rate, burst) for every route of the API: its own settings,
+/// else the stage's default.
+fn route_throttles(t: &Value) -> Vec<(String, f64, f64)> {
+    let api = &t["Resources"]["CounterApi"]["Properties"];
+    let default = &api["DefaultRouteSettings"];
+    let events = t["Resources"]["CounterFunction"]["Properties"]["Events"]
+        .as_object()
+        .expect("events");
+    events
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            let key = format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().unwrap_or(""),
+                e["Properties"]["Path"].as_str().unwrap_or("")
+            );
+            let own = &api["RouteSettings"][&key];
+            let s = if own.is_null() { default } else { own };
+            let rate = number(t, &s["ThrottlingRateLimit"]);
+            let burst = number(t, &s["ThrottlingBurstLimit"]);
+            (key, rate, burst)
+        })
+        .collect()
+}
+
 #[test]
-fn reserved_concurrency_bounds_a_slow_dynamodb_and_serves_the_throttle() {
-    /// The latency budget the default is sized with: the throttle is
-    /// served in full while requests take up to this.
-    const LATENCY_BUDGET_MS: u64 = 250;
+fn the_stages_whole_ceiling_fits_the_reserved_concurrency_at_the_functions_duration() {
     let t = template();
     let f = &t["Resources"]["CounterFunction"]["Properties"];
     assert_eq!(
         f["ReservedConcurrentExecutions"]["Ref"],
         "ReservedConcurrency"
     );
-    let reserved = t["Parameters"]["ReservedConcurrency"]["Default"]
-        .as_u64()
-        .expect("a default");
-    let throttle = t["Parameters"]["ThrottleRateLimit"]["Default"]
-        .as_u64()
-        .expect("a throttle");
-    assert_eq!(
-        reserved,
-        throttle * LATENCY_BUDGET_MS / 1000,
-        "sized as documented"
-    );
-    let env = &f["Environment"]["Variables"];
-    let operation_ms: u64 = env["DYNAMODB_OPERATION_TIMEOUT_MS"]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .expect("the operation timeout");
+    let reserved = default_of(&t, "ReservedConcurrency");
+    let duration_s = t["Metadata"]["Sizing"]["FunctionDurationMs"]
+        .as_f64()
+        .expect("the sizing duration")
+        / 1000.0;
+    let routes = route_throttles(&t);
+    assert_eq!(routes.len(), 4, "every route: {routes:?}");
+    // Every route key given its own settings is a route of the API.
+    let api = &t["Resources"]["CounterApi"]["Properties"];
+    for key in api["RouteSettings"]
+        .as_object()
+        .expect("route settings")
+        .keys()
+    {
+        assert!(routes.iter().any(|(k, _, _)| k == key), "{key} is no route");
+    }
+    let rate: f64 = routes.iter().map(|r| r.1).sum();
+    let bursts: f64 = routes.iter().map(|r| r.2).sum();
+    let needed = bursts + rate * duration_s;
     assert!(
-        reserved < throttle * operation_ms / 1000,
-        "a slow DynamoDB would hold {} instances; the cap is {reserved}",
-        throttle * operation_ms / 1000
+        needed <= reserved,
+        "the stage admits {bursts} at once plus {rate}/s x {duration_s} s = {needed} concurrent, above {reserved} reserved"
+    );
+    // The counting route keeps the throttle the table is sized from.
+    let post = routes.iter().find(|r| r.0 == "POST /visits").expect("POST");
+    assert_eq!(post.1, default_of(&t, "ThrottleRateLimit"));
+    assert!(
+        post.2 <= reserved - rate * duration_s,
+        "the POST burst alone fits"
+    );
+    // A slow DynamoDB (the SDK's operation timeout) holds at most the
+    // reserved instances, far fewer than the ceiling would.
+    let env = &f["Environment"]["Variables"];
+    let operation_s: f64 = env["DYNAMODB_OPERATION_TIMEOUT_MS"]
+        .as_str()
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("the operation timeout")
+        / 1000.0;
+    assert!(
+        reserved < rate * operation_s,
+        "{reserved} vs {}",
+        rate * operation_s
     );
     assert!(t["Parameters"]["ReservedConcurrency"]["MinValue"].as_u64() >= Some(1));
 }
+
+#[test]
+fn the_tables_write_ceiling_is_the_counting_routes_throttle() {
+    let t = template();
+    let table = &t["Resources"]["VisitorCountTable"]["Properties"];
+    assert_eq!(
+        table["OnDemandThroughput"]["MaxWriteRequestUnits"]["Ref"],
+        "ThrottleRateLimit"
+    );
+    let api = &t["Resources"]["CounterApi"]["Properties"];
+    assert_eq!(
+        api["DefaultRouteSettings"]["ThrottlingRateLimit"]["Ref"],
+        "ThrottleRateLimit"
+    );
+    assert!(
+        api["RouteSettings"]["POST /visits"].is_null(),
+        "POST keeps the default the table is sized from"
+    );
+}
+
 // --- end bounded by default

@@ -49,6 +49,23 @@ pub struct Throttle {
     pub burst: f64,
 }
 
+/// Average seconds in a month (30.4375 days).
+pub const SECONDS_PER_MONTH: f64 = 2_629_800.0;
+
+/// The stage's whole ceiling: every route at its own throttle. HTTP API
+/// throttles apply per route, and every route reaches the function, so
+/// this, not one route's throttle, is what the stage admits and bills.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StageCeiling {
+    pub routes: u32,
+    /// Requests a second, all routes together.
+    pub rate: f64,
+    /// The routes' buckets together: requests admitted at once.
+    pub burst: f64,
+    /// Of `rate`, the counting route's (POST /visits): each a write.
+    pub write_rate: f64,
+}
+
 /// The deployed stack's shape (from infra/template.yaml, flags or defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stack {
@@ -62,6 +79,12 @@ pub struct Stack {
     pub reserved_concurrency: Option<f64>,
     /// The log group's retention; `None`: logs never expire.
     pub log_retention_days: Option<f64>,
+    /// Every route's throttle together; `None`: unknown (no template).
+    pub stage_ceiling: Option<StageCeiling>,
+    /// The per-client limit (AWS WAF: requests to /visits per client IP
+    /// in 5 minutes), when the stack has it on; the API then answers
+    /// through CloudFront.
+    pub per_client_limit: Option<f64>,
 }
 
 /// The traffic to plan for.
@@ -125,6 +148,12 @@ pub enum CostItem {
     LogsIngestion,
     LogsStorage,
     DataTransferOut,
+    /// The per-client limit's web ACL and its rule, a month.
+    WafWebAcl,
+    /// The requests the web ACL inspects.
+    WafRequests,
+    /// The API's requests through CloudFront (with the per-client limit).
+    CloudFrontRequests,
 }
 
 impl CostItem {
@@ -139,6 +168,9 @@ impl CostItem {
             CostItem::LogsIngestion => "CloudWatch Logs ingestion",
             CostItem::LogsStorage => "CloudWatch Logs storage",
             CostItem::DataTransferOut => "Data transfer out",
+            CostItem::WafWebAcl => "AWS WAF web ACL and rule",
+            CostItem::WafRequests => "AWS WAF requests",
+            CostItem::CloudFrontRequests => "CloudFront requests (the API)",
         }
     }
 }
@@ -229,6 +261,12 @@ pub enum WarningKind {
     DurationAboveTimeout,
     /// The log group keeps logs forever: storage grows every month.
     LogsNeverExpire,
+    /// At the measured duration, the stage's ceiling needs more concurrent
+    /// executions than the function has: a burst the API admits becomes
+    /// Lambda throttles (5xx) instead of the API's 429s.
+    LimitsDisagree,
+    /// What the worst case cannot bound (requests refused at the edge).
+    WorstCase,
     /// Not from the cost model: about where the inputs came from.
     Inputs,
 }
@@ -263,7 +301,21 @@ pub struct CapacityPlan {
     pub binding_limit: Option<LimitKind>,
     /// ...and any other reached at the same rate.
     pub binds_with: Vec<LimitKind>,
+    /// What a month at the stage's whole ceiling costs, when it is known.
+    pub worst_case: Option<WorstCase>,
     pub warnings: Vec<Warning>,
+}
+
+/// The bill of a month with every route of the stage at its throttle, all
+/// month: the most the API can be made to cost, whoever sends the traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorstCase {
+    pub ceiling: StageCeiling,
+    pub requests_per_month: f64,
+    pub costs: Vec<CostLine>,
+    pub total_usd_per_month: f64,
+    /// How it is worked out, a line per step.
+    pub explain: Vec<String>,
 }
 
 impl CapacityPlan {
@@ -282,7 +334,13 @@ pub fn estimate(t: &Traffic, s: &Stack, m: &Measured, f: &Figures) -> CapacityPl
     let total = costs.iter().map(|c| c.usd_per_month).sum();
     let lines = limits::limit_lines(t, s, m, &f.quotas);
     let (binding_limit, binds_with) = limits::binding(&lines);
-    let warnings = limits::warnings(t, s, m, &f.quotas, &lines);
+    let mut warnings = limits::warnings(t, s, m, &f.quotas, &lines);
+    let worst_case = s.stage_ceiling.map(|c| bill::worst_case(c, t, s, m, f));
+    warnings.extend(
+        worst_case
+            .as_ref()
+            .and_then(|w| bill::worst_case_warning(w, s)),
+    );
     CapacityPlan {
         traffic: *t,
         stack: *s,
@@ -292,6 +350,7 @@ pub fn estimate(t: &Traffic, s: &Stack, m: &Measured, f: &Figures) -> CapacityPl
         limits: lines,
         binding_limit,
         binds_with,
+        worst_case,
         warnings,
     }
 }

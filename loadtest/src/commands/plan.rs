@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::UsageError;
 use crate::analysis::cost::{
-    self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, Stack, Throttle, Traffic,
-    Warning, WarningKind,
+    self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, SECONDS_PER_MONTH, Stack,
+    StageCeiling, Throttle, Traffic, Warning, WarningKind,
 };
 use crate::analysis::summary::{SCHEMA_VERSION, Summary, files};
 pub use report::{PlanReport, RunRef, text};
@@ -24,9 +24,6 @@ use template::TemplateShape;
 /// The built-in figures: prices, limits and footprint with their sources.
 pub const FIGURES: &str = include_str!("../../data/aws-us-east-1.json");
 pub const FIGURES_NAME: &str = "loadtest/data/aws-us-east-1.json (built in)";
-
-/// Seconds in an average month (30.4375 days).
-const SECONDS_PER_MONTH: f64 = 2_629_800.0;
 
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
@@ -81,6 +78,11 @@ pub struct PlanArgs {
     /// The log group's retention (default: the template's, else never expire).
     #[arg(long, value_name = "DAYS", value_parser = finite)]
     pub log_retention_days: Option<f64>,
+    /// The per-client limit: requests to /visits per client IP in 5
+    /// minutes (AWS WAF; the API then answers through CloudFront), priced
+    /// when on; 0: off (default: the template's, else off).
+    #[arg(long, value_name = "N", value_parser = finite)]
+    pub per_client_limit: Option<f64>,
     /// The account's Lambda concurrency (default 1,000; new accounts may
     /// start lower: see Service Quotas).
     #[arg(long, value_name = "N", value_parser = finite)]
@@ -181,6 +183,8 @@ pub struct StackOrigins {
     pub route_throttle: Origin,
     pub reserved_concurrency: Origin,
     pub log_retention_days: Origin,
+    pub stage_ceiling: Origin,
+    pub per_client_limit: Origin,
 }
 
 pub fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
@@ -359,6 +363,10 @@ fn check_stack(s: &Stack) -> anyhow::Result<()> {
     if let Some(d) = s.log_retention_days {
         within("log retention (days)", d, 1.0, 3653.0)?;
     }
+    if let Some(l) = s.per_client_limit {
+        // AWS WAF's rate-based rules take 10 and up.
+        within("per-client limit", l, 10.0, 2e9)?;
+    }
     Ok(())
 }
 
@@ -391,18 +399,20 @@ fn template_shape(
     ))
 }
 
+/// A flag's value, else the template's (when there is one), else the default.
+fn pick<T: Copy>(flag: Option<T>, tpl: Option<T>, has_tpl: bool, default: T) -> (T, Origin) {
+    match (flag, tpl) {
+        (Some(v), _) => (v, Origin::Flag),
+        (None, Some(v)) if has_tpl => (v, Origin::Template),
+        _ => (default, Origin::Default),
+    }
+}
+
 /// Flag, else template, else default, for each part of the shape.
 fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
     let (shape, note) = template_shape(args, cwd)?;
     let from_template = shape.is_some();
     let t = shape.as_ref().map(|(s, _)| s);
-    fn pick<T: Copy>(flag: Option<T>, tpl: Option<T>, has_tpl: bool, default: T) -> (T, Origin) {
-        match (flag, tpl) {
-            (Some(v), _) => (v, Origin::Flag),
-            (None, Some(v)) if has_tpl => (v, Origin::Template),
-            _ => (default, Origin::Default),
-        }
-    }
     let (api, api_o) = pick(
         args.api.map(Into::into),
         t.map(|s| s.api),
@@ -442,6 +452,13 @@ fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
         from_template,
         None,
     );
+    let stage_ceiling = t.and_then(|s| ceiling(&s.routes, route_throttle));
+    let (per_client_limit, pc_o) = pick(
+        args.per_client_limit.map(|l| Some(l).filter(|l| *l > 0.0)),
+        t.map(|s| s.per_client_limit),
+        from_template,
+        None,
+    );
     let stack = Stack {
         api,
         arch,
@@ -450,8 +467,12 @@ fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
         route_throttle,
         reserved_concurrency,
         log_retention_days,
+        stage_ceiling,
+        per_client_limit,
     };
     let origins = StackOrigins {
+        stage_ceiling: stage_ceiling.map_or(Origin::Default, |_| Origin::Template),
+        per_client_limit: pc_o,
         template: shape.map(|(_, f)| f),
         note,
         api: api_o,
@@ -463,6 +484,30 @@ fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
         log_retention_days: lr_o,
     };
     Ok((stack, origins))
+}
+
+/// Every route at its own throttle, or the default one (the counting
+/// route's, flag or template): the stage's whole ceiling. `None` when the
+/// template lists no route, or a route has no throttle at all.
+fn ceiling(routes: &[template::Route], default: Option<Throttle>) -> Option<StageCeiling> {
+    if routes.is_empty() {
+        return None;
+    }
+    let mut c = StageCeiling {
+        routes: u32::try_from(routes.len()).unwrap_or(u32::MAX),
+        rate: 0.0,
+        burst: 0.0,
+        write_rate: 0.0,
+    };
+    for r in routes {
+        let th = r.throttle.or(default)?;
+        c.rate += th.rate;
+        c.burst += th.burst;
+        if r.key == "POST /visits" {
+            c.write_rate = th.rate;
+        }
+    }
+    Some(c)
 }
 
 /// What the run measured: the function's own time when the responses

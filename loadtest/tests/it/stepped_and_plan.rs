@@ -84,7 +84,8 @@ async fn plans_from_the_run(dir: &str) {
         "Binds first:",
         "the function's measured duration: the handler's own Server-Timing",
         "infra/template.yaml",
-        "route throttle 200/s burst 400 [template]",
+        "route throttle 200/s burst 15 [template]",
+        "Worst case: the stage at its whole ceiling all month (4 routes, 215 requests/s",
         "Figures used",
     ] {
         assert!(text.contains(needle), "{needle}:\n{text}");

@@ -1,7 +1,10 @@
 //! The monthly bill, line by line, each with its arithmetic.
 
 use super::figures::{Footprint, Prices, TierUse, Tiers};
-use super::{ApiKind, Arch, CostItem, CostLine, Figures, Measured, Stack, Traffic, num, price};
+use super::{
+    ApiKind, Arch, CostItem, CostLine, Figures, Measured, SECONDS_PER_MONTH, Stack, StageCeiling,
+    Traffic, Warning, WarningKind, WorstCase, num, price,
+};
 
 /// Average days in a month (365.25 / 12): log retention in months.
 const DAYS_PER_MONTH: f64 = 30.4375;
@@ -40,7 +43,85 @@ pub(super) fn monthly_costs(t: &Traffic, s: &Stack, m: &Measured, f: &Figures) -
     lines.push(b.dynamodb_reads());
     lines.extend(b.logs());
     lines.push(b.transfer());
+    if let Some(limit) = s.per_client_limit {
+        lines.extend(b.edge(limit));
+    }
     lines
+}
+
+/// A month with every route at its throttle: the counting route's rate
+/// billed as visits (a write each), every other route's as reads (an upper
+/// bound: junk on the catch-all reads nothing), each log line at its bound.
+pub(super) fn worst_case(
+    c: StageCeiling,
+    t: &Traffic,
+    s: &Stack,
+    m: &Measured,
+    f: &Figures,
+) -> WorstCase {
+    let (writes, others) = if c.write_rate > 0.0 {
+        (c.write_rate, (c.rate - c.write_rate).max(0.0))
+    } else {
+        (c.rate, 0.0)
+    };
+    let traffic = Traffic {
+        visits_per_month: writes * SECONDS_PER_MONTH,
+        peak_visits_per_second: writes,
+        reads_per_visit: others / writes.max(f64::MIN_POSITIVE),
+        ..*t
+    };
+    let figures = Figures {
+        footprint: Footprint {
+            handler_log_bytes: f.footprint.handler_log_bytes_max,
+            ..f.footprint
+        },
+        ..f.clone()
+    };
+    let costs = monthly_costs(&traffic, s, m, &figures);
+    let total = costs.iter().map(|l| l.usd_per_month).sum();
+    let requests = c.rate * SECONDS_PER_MONTH;
+    let explain = vec![
+        format!(
+            "every route at its own throttle, all month: {} routes, {} requests/s together (their buckets, {} at once, are not sustained) = {} requests",
+            c.routes,
+            num(c.rate, 3),
+            num(c.burst, 0),
+            num(requests, 0)
+        ),
+        format!(
+            "the counting route's {}/s billed as visits (a write each), the other routes' {}/s as reads: an upper bound (a 404 or 403 reads nothing)",
+            num(writes, 3),
+            num(others, 3)
+        ),
+        format!(
+            "each invocation's log line at its bound: {} B (an ordinary one is {} B); the duration billed is the measured one",
+            num(f.footprint.handler_log_bytes_max, 0),
+            num(f.footprint.handler_log_bytes, 0)
+        ),
+    ];
+    WorstCase {
+        ceiling: c,
+        requests_per_month: requests,
+        costs,
+        total_usd_per_month: total,
+        explain,
+    }
+}
+
+/// What the worst case cannot bound: with the per-client limit on, the
+/// requests refused at the edge still cost the edge's per-request fees.
+pub(super) fn worst_case_warning(w: &WorstCase, s: &Stack) -> Option<Warning> {
+    s.per_client_limit?;
+    Some(Warning::new(
+        WarningKind::WorstCase,
+        format!(
+            "The worst case (${} a month) bounds what reaches the API. With the per-client limit on, requests \
+             refused at the edge (one client above its limit, or past the stage's throttles) still pass CloudFront \
+             and the web ACL, billed per request with no ceiling but the senders': the edge's fees are in the \
+             figures (cloudfront_requests_per_million, waf_requests_per_million).",
+            num(w.total_usd_per_month, 2)
+        ),
+    ))
 }
 
 /// The tiers a quantity falls into, as explain lines, and the total.
@@ -424,6 +505,97 @@ impl Bill<'_> {
             ),
             format!("{} GB × {} = ${}", num(stored, 4), price(per), num(usd, 6)),
         ];
+        l
+    }
+
+    /// The per-client limit: a web ACL with one rate-based rule on the
+    /// distribution the API now answers through.
+    fn edge(&self, limit: f64) -> [CostLine; 3] {
+        let p = self.p;
+        let fixed = p.waf_web_acl_per_month + p.waf_rule_per_month;
+        let mut acl = line(
+            CostItem::WafWebAcl,
+            CostItem::WafWebAcl.label().to_owned(),
+            1.0,
+            "web ACL with 1 rule",
+            fixed,
+        );
+        acl.basis = format!(
+            "{} + 1 rule × {}",
+            price(p.waf_web_acl_per_month),
+            price(p.waf_rule_per_month)
+        );
+        acl.explain = vec![
+            format!(
+                "the per-client limit ({} requests to /visits per client IP in 5 minutes) is one web ACL with one rate-based rule, prorated hourly",
+                num(limit, 0)
+            ),
+            format!(
+                "{} + {} = ${} a month, whatever the traffic",
+                price(p.waf_web_acl_per_month),
+                price(p.waf_rule_per_month),
+                num(fixed, 2)
+            ),
+        ];
+        let millions = self.requests / 1e6;
+        let waf_usd = millions * p.waf_requests_per_million;
+        let mut waf = line(
+            CostItem::WafRequests,
+            CostItem::WafRequests.label().to_owned(),
+            millions,
+            "million requests",
+            waf_usd,
+        );
+        waf.basis = format!(
+            "{} M × {}/M",
+            num(millions, 3),
+            price(p.waf_requests_per_million)
+        );
+        waf.explain = vec![
+            format!(
+                "every API request passes the web ACL: {} M × {}/M = ${}",
+                num(millions, 6),
+                price(p.waf_requests_per_million),
+                num(waf_usd, 6)
+            ),
+            "the site's own page and script loads pass it too: not in this plan".to_owned(),
+        ];
+        [acl, waf, self.cloudfront()]
+    }
+
+    fn cloudfront(&self) -> CostLine {
+        let p = self.p;
+        let (billed, free, note) = after_free(
+            self.requests,
+            p.free_cloudfront_requests,
+            self.t.free_tier,
+            "requests",
+        );
+        let usd = billed / 1e6 * p.cloudfront_requests_per_million;
+        let mut l = line(
+            CostItem::CloudFrontRequests,
+            CostItem::CloudFrontRequests.label().to_owned(),
+            self.requests,
+            "requests",
+            usd,
+        );
+        l.free_quantity = free;
+        l.basis = format!(
+            "{} M × {}/M",
+            num(billed / 1e6, 3),
+            price(p.cloudfront_requests_per_million)
+        );
+        l.explain = vec![format!(
+            "with the per-client limit on, the API answers through the site's distribution: {} requests",
+            num(self.requests, 0)
+        )];
+        l.explain.extend(note);
+        l.explain.push(format!(
+            "{} M × {}/M = ${}",
+            num(billed / 1e6, 6),
+            price(p.cloudfront_requests_per_million),
+            num(usd, 6)
+        ));
         l
     }
 

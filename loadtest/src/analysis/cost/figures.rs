@@ -131,6 +131,11 @@ pub struct Prices {
     pub free_lambda_gb_seconds: f64,
     pub free_data_transfer_gb: f64,
     pub free_logs_gb: f64,
+    pub waf_web_acl_per_month: f64,
+    pub waf_rule_per_month: f64,
+    pub waf_requests_per_million: f64,
+    pub cloudfront_requests_per_million: f64,
+    pub free_cloudfront_requests: f64,
 }
 
 /// Service limits (quotas). Account ones can be raised; per-item ones not.
@@ -155,6 +160,9 @@ pub struct Quotas {
 #[serde(deny_unknown_fields)]
 pub struct Footprint {
     pub handler_log_bytes: f64,
+    /// The handler's line when every field the request chooses is at its
+    /// logged bound: what a junk request costs in logs.
+    pub handler_log_bytes_max: f64,
     pub platform_log_bytes: f64,
     pub platform_log_events: f64,
     pub cold_start_log_bytes: f64,

@@ -262,6 +262,7 @@ pub(super) fn warnings(
         }
     }
     out.extend(scaling_warning(t, m, q));
+    out.extend(ceiling_warning(s, m, q));
     out.extend(new_table_warning(t, q));
     out.extend(measurement_warnings(t, s, m));
     out
@@ -317,6 +318,35 @@ fn scaling_warning(t: &Traffic, m: &Measured, q: &Quotas) -> Option<Warning> {
                 num(by_rate, 1),
                 num(step, 0),
                 num((environments / step).ceil() * 10.0, 0)
+            ),
+        )
+    })
+}
+
+/// The stage's whole ceiling against the function's concurrency: a token
+/// bucket of burst b refilled at r/s admits at most b + r × d requests in
+/// any window of d seconds, each holding an environment for d.
+fn ceiling_warning(s: &Stack, m: &Measured, q: &Quotas) -> Option<Warning> {
+    let c = s.stage_ceiling?;
+    let seconds = m.function_ms / 1000.0;
+    let needed = c.burst + c.rate * seconds;
+    let (conc, why) = concurrency(s, q);
+    (needed > conc).then(|| {
+        Warning::new(
+            WarningKind::LimitsDisagree,
+            format!(
+                "At the measured duration ({} ms) the stage's ceiling ({} routes: {} requests/s, buckets of {} together) \
+                 needs up to {} + {} × {} s = {} concurrent executions, above the function's {why}: a burst the API \
+                 admits becomes Lambda throttles (500s) instead of 429s, and the throttle alarm rolls a deploy back. \
+                 Lower the routes' bursts (ThrottleBurstLimit, OtherRoutesBurstLimit) or raise ReservedConcurrency.",
+                num(m.function_ms, 3),
+                c.routes,
+                num(c.rate, 3),
+                num(c.burst, 0),
+                num(c.burst, 0),
+                num(c.rate, 3),
+                num(seconds, 6),
+                num(needed, 2)
             ),
         )
     })

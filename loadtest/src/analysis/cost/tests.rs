@@ -21,7 +21,8 @@ fn traffic(visits: f64, peak: f64) -> Traffic {
     }
 }
 
-/// infra/template.yaml's shape: HTTP API throttled to 200/s (burst 400),
+/// The shape infra/template.yaml had when these sums were worked: HTTP API
+/// throttled to 200/s (burst 400),
 /// arm64, 128 MB, 6 s, logs kept 30 days.
 fn template_stack() -> Stack {
     Stack {
@@ -35,6 +36,8 @@ fn template_stack() -> Stack {
         }),
         reserved_concurrency: None,
         log_retention_days: Some(30.0),
+        stage_ceiling: None,
+        per_client_limit: None,
     }
 }
 
@@ -380,4 +383,148 @@ fn numbers_read_as_people_write_them() {
     assert_eq!(price(1.0), "$1.00");
     assert_eq!(price(0.625), "$0.625");
     assert_eq!(price(0.000_013_333_4), "$0.0000133334");
+}
+
+/// infra/template.yaml's stage: POST /visits 200/s (burst 15) and three
+/// routes at 5/s (burst 10): 215 requests/s, buckets of 45.
+fn template_ceiling() -> StageCeiling {
+    StageCeiling {
+        routes: 4,
+        rate: 215.0,
+        burst: 45.0,
+        write_rate: 200.0,
+    }
+}
+
+/// The worked example's 10 M visits with the per-client limit on: the web
+/// ACL and its rule $5 + $1, its requests 10 M × $0.60 = $6.00, the API's
+/// requests through CloudFront 10 M × $1.00 = $10.00: $22.00 on top of
+/// $22.248040. With the free tier, CloudFront's 10 M requests are free.
+#[test]
+fn the_per_client_limit_is_priced_when_on() {
+    let on = Stack {
+        per_client_limit: Some(300.0),
+        ..template_stack()
+    };
+    let f = figures();
+    let p = estimate(&traffic(10e6, 100.0), &on, &measured(), &f);
+    assert!(close(usd(&p, CostItem::WafWebAcl), 6.0, 1e-9));
+    assert!(close(usd(&p, CostItem::WafRequests), 6.0, 1e-9));
+    assert!(close(usd(&p, CostItem::CloudFrontRequests), 10.0, 1e-9));
+    assert!(
+        close(p.total_usd_per_month, 44.248040, 1e-5),
+        "{}",
+        p.total_usd_per_month
+    );
+    let off = estimate(&traffic(10e6, 100.0), &template_stack(), &measured(), &f);
+    assert!(
+        off.cost(CostItem::WafWebAcl).is_none(),
+        "off: not in the bill"
+    );
+    let free = Traffic {
+        free_tier: true,
+        ..traffic(10e6, 100.0)
+    };
+    let p = estimate(&free, &on, &measured(), &f);
+    assert!(close(usd(&p, CostItem::CloudFrontRequests), 0.0, 1e-12));
+    assert!(
+        close(usd(&p, CostItem::WafWebAcl), 6.0, 1e-9),
+        "no free tier for WAF"
+    );
+}
+
+/// A month at the template's whole ceiling: 215 × 2,629,800 = 565,407,000
+/// requests. API Gateway: 300 M × $1.00 + 265.407 M × $0.90 = $538.8663;
+/// Lambda requests 565.407 M × $0.20 = $113.0814; writes 200 × 2,629,800
+/// = 525,960,000 × $0.625/M = $328.725; the other routes' 15/s as reads:
+/// 39,447,000 × $0.125/M = $4.930875; each log line at its bound (753 B).
+#[test]
+fn the_worst_case_bills_every_route_at_its_throttle_all_month() {
+    let s = Stack {
+        stage_ceiling: Some(template_ceiling()),
+        ..template_stack()
+    };
+    let p = estimate(&traffic(1e6, 10.0), &s, &measured(), &figures());
+    let w = p.worst_case.as_ref().expect("a worst case");
+    assert!(close(w.requests_per_month, 565_407_000.0, 1e-3));
+    let line = |item| {
+        w.costs
+            .iter()
+            .find(|c| c.item == item)
+            .expect("a line")
+            .usd_per_month
+    };
+    assert!(close(line(CostItem::ApiGateway), 538.8663, 1e-6));
+    assert!(close(line(CostItem::LambdaRequests), 113.0814, 1e-6));
+    assert!(close(line(CostItem::DynamoDbWrites), 328.725, 1e-6));
+    assert!(close(line(CostItem::DynamoDbReads), 4.930875, 1e-6));
+    let logs = w
+        .costs
+        .iter()
+        .find(|c| c.item == CostItem::LogsIngestion)
+        .expect("logs");
+    assert!(
+        logs.explain[0].contains("(753 B, measured)"),
+        "{:?}",
+        logs.explain
+    );
+    assert!(w.total_usd_per_month > 1000.0 * p.total_usd_per_month / 100.0);
+    assert!(
+        w.explain[0].contains("4 routes, 215 requests/s"),
+        "{:?}",
+        w.explain
+    );
+
+    // Without a ceiling (no template), no worst case is claimed.
+    let p = estimate(
+        &traffic(1e6, 10.0),
+        &template_stack(),
+        &measured(),
+        &figures(),
+    );
+    assert!(p.worst_case.is_none());
+    // With the per-client limit on, the edge's unbounded part is said.
+    let on = Stack {
+        per_client_limit: Some(300.0),
+        ..s
+    };
+    let p = estimate(&traffic(1e6, 10.0), &on, &measured(), &figures());
+    assert!(p.warnings.iter().any(|w| w.kind == WarningKind::WorstCase));
+    let w = p.worst_case.expect("a worst case");
+    assert!(w.costs.iter().any(|c| c.item == CostItem::WafRequests));
+}
+
+/// The template's ceiling needs 45 + 215 × d concurrent executions: at the
+/// measured 7.4 ms that is 46.6 of 60 reserved; at 400 ms, 131: the limits
+/// disagree, and the plan says so.
+#[test]
+fn limits_that_disagree_at_the_measured_duration_are_warned() {
+    let s = Stack {
+        stage_ceiling: Some(template_ceiling()),
+        reserved_concurrency: Some(60.0),
+        ..template_stack()
+    };
+    let disagree = |p: &CapacityPlan| {
+        p.warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::LimitsDisagree)
+    };
+    let fast = estimate(&traffic(1e6, 10.0), &s, &measured(), &figures());
+    assert!(!disagree(&fast), "{:?}", fast.warnings);
+    let slow = Measured {
+        function_ms: 400.0,
+        ..measured()
+    };
+    let p = estimate(&traffic(1e6, 10.0), &s, &slow, &figures());
+    assert!(disagree(&p), "{:?}", p.warnings);
+    let w = p
+        .warnings
+        .iter()
+        .find(|w| w.kind == WarningKind::LimitsDisagree)
+        .expect("warned");
+    assert!(
+        w.message.contains("= 131 concurrent executions"),
+        "{}",
+        w.message
+    );
 }

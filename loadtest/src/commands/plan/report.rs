@@ -67,6 +67,7 @@ fn write_text(o: &mut impl Write, r: &PlanReport, explain: bool) -> fmt::Result 
     header(o, r)?;
     stack(o, &r.plan.stack, &r.stack_origins)?;
     costs(o, r, explain)?;
+    worst_case(o, &r.plan, explain)?;
     limits(o, &r.plan, explain)?;
     for w in &r.plan.warnings {
         writeln!(o, "\nWARNING: {}", w.message)?;
@@ -166,7 +167,56 @@ fn stack(o: &mut impl Write, s: &Stack, from: &StackOrigins) -> fmt::Result {
         origin(from.timeout_s),
         origin(from.reserved_concurrency),
         origin(from.log_retention_days)
+    )?;
+    let ceiling = s
+        .stage_ceiling
+        .map_or("unknown (no routes read)".to_owned(), |c| {
+            format!(
+                "{} routes, {}/s, buckets of {} together",
+                c.routes,
+                num(c.rate, 3),
+                num(c.burst, 0)
+            )
+        });
+    let per_client = s.per_client_limit.map_or("off".to_owned(), |l| {
+        format!(
+            "{} requests to /visits per client IP in 5 minutes (AWS WAF; the API behind CloudFront)",
+            num(l, 0)
+        )
+    });
+    writeln!(
+        o,
+        "  stage ceiling {ceiling} [{}], per-client limit {per_client} [{}]",
+        origin(from.stage_ceiling),
+        origin(from.per_client_limit)
     )
+}
+
+/// A month with every route at its throttle: what the API can be made to cost.
+fn worst_case(o: &mut impl Write, p: &CapacityPlan, explain: bool) -> fmt::Result {
+    let Some(w) = &p.worst_case else {
+        return Ok(());
+    };
+    writeln!(
+        o,
+        "\nWorst case: the stage at its whole ceiling all month ({} routes, {} requests/s, {} M requests) (USD)",
+        w.ceiling.routes,
+        num(w.ceiling.rate, 3),
+        num(w.requests_per_month / 1e6, 1)
+    )?;
+    if explain {
+        for line in &w.explain {
+            writeln!(o, "      {line}")?;
+        }
+    }
+    for c in &w.costs {
+        writeln!(
+            o,
+            "  {:<34} {:>10.2}   {}",
+            c.service, c.usd_per_month, c.basis
+        )?;
+    }
+    writeln!(o, "  {:<34} {:>10.2}", "total", w.total_usd_per_month)
 }
 
 fn costs(o: &mut impl Write, r: &PlanReport, explain: bool) -> fmt::Result {

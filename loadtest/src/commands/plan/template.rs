@@ -1,8 +1,10 @@
 //! The deployed stack's shape, read from a SAM template: the function's
-//! memory, architecture, timeout and reserved concurrency, the API's kind
-//! and route throttle, the log group's retention. `Ref`s to parameters
-//! resolve to the parameters' defaults (overrides given at deploy time are
-//! not in the file).
+//! memory, architecture, timeout and reserved concurrency, the API's kind,
+//! its default route throttle and every route with its own, the log
+//! group's retention, the per-client limit (an AWS WAF web ACL). `Ref`s to
+//! parameters resolve to the parameters' defaults, and a resource's
+//! `Condition` is evaluated on them (overrides given at deploy time are not
+//! in the file).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,20 @@ pub struct TemplateShape {
     pub route_throttle: Option<Throttle>,
     pub reserved_concurrency: Option<f64>,
     pub log_retention_days: Option<f64>,
+    /// Every route of the API (HTTP API events of the function), with the
+    /// throttle of its own, if it has one.
+    pub routes: Vec<Route>,
+    /// Requests to /visits per client IP in 5 minutes, when the template's
+    /// web ACL is on at the parameters' defaults.
+    pub per_client_limit: Option<f64>,
+}
+
+/// One route (`POST /visits`, `ANY /{proxy+}`) and its own throttle
+/// (`None`: the stage's default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    pub key: String,
+    pub throttle: Option<Throttle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +94,11 @@ pub fn parse(text: &str) -> Result<TemplateShape, String> {
         Some(other) => return Err(format!("unknown architecture {other:?}")),
     };
     let (api, route_throttle) = t.api()?;
+    let routes = t.routes(function)?;
+    let per_client_limit = t.per_client_limit()?;
     Ok(TemplateShape {
+        routes,
+        per_client_limit,
         api,
         arch,
         // Lambda's defaults when a template leaves them out.
@@ -107,7 +127,7 @@ impl<'a> Template<'a> {
     }
 
     /// A `Ref` to a parameter becomes the parameter's default.
-    fn resolve(&self, v: &'a Value) -> &'a Value {
+    fn resolve<'v>(&'v self, v: &'v Value) -> &'v Value {
         match v["Ref"].as_str() {
             Some(name) => &self.doc["Parameters"][name]["Default"],
             None => v,
@@ -126,6 +146,112 @@ impl<'a> Template<'a> {
                 .map_err(|_| format!("{s:?} is not a number")),
             other => Err(format!("{other:?} is not a number")),
         }
+    }
+
+    /// The function's HTTP API routes, each with the throttle the API's
+    /// `RouteSettings` give it.
+    fn routes(&self, function: &'a Value) -> Result<Vec<Route>, String> {
+        let settings = self
+            .resource(&["AWS::Serverless::HttpApi"])
+            .map(|api| &api["Properties"]["RouteSettings"]);
+        let Some(events) = function["Properties"]["Events"].as_mapping() else {
+            return Ok(vec![]);
+        };
+        let mut routes = Vec::new();
+        for e in events
+            .values()
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        {
+            let method = e["Properties"]["Method"].as_str().unwrap_or("ANY");
+            let path = e["Properties"]["Path"].as_str().unwrap_or("");
+            let key = format!("{} {path}", method.to_uppercase());
+            let own = settings.map(|s| &s[key.as_str()]);
+            let throttle = match own {
+                Some(own) if !own.is_null() => {
+                    let rate = self.number(&own["ThrottlingRateLimit"])?;
+                    let burst = self.number(&own["ThrottlingBurstLimit"])?;
+                    rate.map(|rate| Throttle {
+                        rate,
+                        burst: burst.unwrap_or(rate),
+                    })
+                }
+                _ => None,
+            };
+            routes.push(Route { key, throttle });
+        }
+        Ok(routes)
+    }
+
+    /// The first WAF web ACL's rate-based limit, if the web ACL exists at
+    /// the parameters' defaults.
+    fn per_client_limit(&self) -> Result<Option<f64>, String> {
+        let Some(acl) = self.resource(&["AWS::WAFv2::WebACL"]) else {
+            return Ok(None);
+        };
+        if let Some(name) = acl["Condition"].as_str()
+            && !self.condition(name, 0)?
+        {
+            return Ok(None);
+        }
+        let rules = acl["Properties"]["Rules"]
+            .as_sequence()
+            .map_or(&[][..], Vec::as_slice);
+        for rule in rules {
+            let limit = &rule["Statement"]["RateBasedStatement"]["Limit"];
+            if !limit.is_null() {
+                return Ok(self.number(limit)?.filter(|l| *l > 0.0));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A named condition, evaluated on the parameters' defaults.
+    fn condition(&self, name: &str, depth: u8) -> Result<bool, String> {
+        if depth > 16 {
+            return Err(format!("condition {name} nests too deep"));
+        }
+        let c = &self.doc["Conditions"][name];
+        if c.is_null() {
+            return Err(format!("no condition {name}"));
+        }
+        self.truth(c, depth + 1)
+    }
+
+    fn truth(&self, c: &Value, depth: u8) -> Result<bool, String> {
+        let args = |f: &str| -> &[Value] { c[f].as_sequence().map_or(&[], Vec::as_slice) };
+        let cannot = || format!("cannot evaluate condition {c:?}");
+        if let Some(name) = c["Condition"].as_str() {
+            return self.condition(name, depth);
+        }
+        if !c["Fn::Equals"].is_null() {
+            let text = |v: &Value| match self.resolve(v) {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            return match args("Fn::Equals") {
+                [a, b] => match (text(a), text(b)) {
+                    (Some(x), Some(y)) => Ok(x == y),
+                    _ => Err(cannot()),
+                },
+                _ => Err(cannot()),
+            };
+        }
+        if let [inner] = args("Fn::Not") {
+            return Ok(!self.truth(inner, depth)?);
+        }
+        for (f, all) in [("Fn::And", true), ("Fn::Or", false)] {
+            if !c[f].is_null() {
+                let mut result = all;
+                for x in args(f) {
+                    let v = self.truth(x, depth)?;
+                    result = if all { result && v } else { result || v };
+                }
+                return Ok(result);
+            }
+        }
+        Err(cannot())
     }
 
     /// The API's kind and its default route (or method) throttle.
@@ -165,12 +291,49 @@ mod tests {
             s.route_throttle,
             Some(Throttle {
                 rate: 200.0,
-                burst: 400.0
+                burst: 15.0
             })
         );
         // The ReservedConcurrency parameter's default (sized in the template).
-        assert_eq!(s.reserved_concurrency, Some(50.0));
+        assert_eq!(s.reserved_concurrency, Some(60.0));
         assert_eq!(s.log_retention_days, Some(30.0));
+        // Four routes; the three besides POST /visits with their own throttle.
+        let keys: Vec<&str> = s.routes.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "POST /visits",
+                "GET /visits",
+                "OPTIONS /visits",
+                "ANY /{proxy+}"
+            ]
+        );
+        assert_eq!(s.routes[0].throttle, None, "POST keeps the default");
+        for r in &s.routes[1..] {
+            assert_eq!(
+                r.throttle,
+                Some(Throttle {
+                    rate: 5.0,
+                    burst: 10.0
+                }),
+                "{}",
+                r.key
+            );
+        }
+        assert_eq!(s.per_client_limit, None, "the web ACL is off by default");
+    }
+
+    #[test]
+    fn a_web_acl_counts_only_when_its_condition_holds_at_the_defaults() {
+        let on = REPO_TEMPLATE.replacen(
+            "  PerClientLimit:\n    Type: Number\n    Default: 0",
+            "  PerClientLimit:\n    Type: Number\n    Default: 300",
+            1,
+        );
+        assert_ne!(on, REPO_TEMPLATE, "the parameter's default was found");
+        assert_eq!(parse(&on).expect("parses").per_client_limit, Some(300.0));
+        let bad = "Conditions:\n  C:\n    Fn::Whatever: []\nResources:\n  F:\n    Type: AWS::Serverless::Function\n  A:\n    Type: AWS::Serverless::HttpApi\n  W:\n    Type: AWS::WAFv2::WebACL\n    Condition: C\n";
+        assert!(parse(bad).expect_err("refused").contains("cannot evaluate"));
     }
 
     #[test]

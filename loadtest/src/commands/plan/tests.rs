@@ -92,7 +92,7 @@ fn the_template_found_from_the_current_directory_makes_300_per_second_bind_on_th
     assert_eq!(r.plan.binding_limit, Some(LimitKind::StageRouteThrottle));
     let t = text(&r, false);
     assert!(
-        t.contains("route throttle 200/s burst 400 [template]"),
+        t.contains("route throttle 200/s burst 15 [template]"),
         "{t}"
     );
     assert!(
@@ -124,12 +124,12 @@ fn flags_override_the_template_and_without_one_the_defaults_are_said() {
     assert_eq!(r.stack_origins.route_throttle, Origin::Flag);
     assert_eq!(
         r.plan.stack.route_throttle.map(|t| t.burst),
-        Some(400.0),
+        Some(15.0),
         "the template's burst"
     );
     assert_eq!(r.plan.stack.arch, Arch::X86_64);
     // With the route raised to 2,000/s, the template's reserved concurrency
-    // of 50 caps Lambda at 10 × 50 = 500 requests/s: below the item's 1,000.
+    // of 60 caps Lambda at 10 × 60 = 600 requests/s: below the item's 1,000.
     assert_eq!(r.plan.binding_limit, Some(LimitKind::LambdaRequestRate));
 
     let r = make_report(
@@ -351,4 +351,80 @@ fn override_files_replace_figures_and_typos_are_refused() {
         msg.contains("unknown figure `http_api_per_milion`"),
         "{msg}"
     );
+}
+
+#[test]
+fn the_stages_whole_ceiling_from_the_template_is_billed_as_the_worst_case() {
+    let dir = run_dir(None);
+    let r = make_report(
+        &args(
+            dir.path(),
+            &["--visits-per-month", "1e6", "--peak-per-second", "10"],
+        ),
+        &repo(),
+    )
+    .expect("plan");
+    let c = r.plan.stack.stage_ceiling.expect("the template's routes");
+    assert_eq!(
+        (c.routes, c.rate, c.burst, c.write_rate),
+        (4, 215.0, 45.0, 200.0)
+    );
+    assert_eq!(r.stack_origins.stage_ceiling, Origin::Template);
+    assert_eq!(r.plan.stack.per_client_limit, None, "off in the template");
+    let t = text(&r, false);
+    assert!(
+        t.contains(
+            "Worst case: the stage at its whole ceiling all month (4 routes, 215 requests/s"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("per-client limit off [template]"), "{t}");
+}
+
+#[test]
+fn the_per_client_limit_is_priced_when_the_template_or_a_flag_turns_it_on() {
+    let dir = run_dir(None);
+    let template = std::fs::read_to_string(repo().join("infra/template.yaml")).expect("template");
+    let on = template.replacen(
+        "  PerClientLimit:\n    Type: Number\n    Default: 0",
+        "  PerClientLimit:\n    Type: Number\n    Default: 300",
+        1,
+    );
+    assert_ne!(on, template);
+    let file = dir.path().join("on.yaml");
+    std::fs::write(&file, on).expect("write");
+    let path = file.to_str().expect("utf-8");
+    let traffic = ["--visits-per-month", "1e6", "--peak-per-second", "10"];
+    let r = make_report(
+        &args(dir.path(), &[&traffic[..], &["--template", path]].concat()),
+        &repo(),
+    )
+    .expect("plan");
+    assert_eq!(r.plan.stack.per_client_limit, Some(300.0));
+    assert_eq!(r.stack_origins.per_client_limit, Origin::Template);
+    assert!(r.plan.cost(CostItem::WafWebAcl).is_some());
+    assert!(text(&r, false).contains("AWS WAF web ACL and rule"));
+
+    let off = make_report(
+        &args(
+            dir.path(),
+            &[
+                &traffic[..],
+                &["--template", path, "--per-client-limit", "0"],
+            ]
+            .concat(),
+        ),
+        &repo(),
+    )
+    .expect("plan");
+    assert_eq!(off.plan.stack.per_client_limit, None);
+    assert_eq!(off.stack_origins.per_client_limit, Origin::Flag);
+    let e = usage_error(make_report(
+        &args(
+            dir.path(),
+            &[&traffic[..], &["--per-client-limit", "5"]].concat(),
+        ),
+        &repo(),
+    ));
+    assert!(e.contains("per-client limit 5"), "{e}");
 }
