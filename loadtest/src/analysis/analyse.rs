@@ -40,6 +40,9 @@ pub struct RunEvidence {
     pub per_user_rps: Option<f64>,
     /// The handler's own time, from responses' `Server-Timing`.
     pub server_timing: Option<ServerTiming>,
+    /// Requests that may have been sent but were never recorded (a killed
+    /// run): judged as unknown operations ([`super::checker::History::unrecorded`]).
+    pub unrecorded: u64,
 }
 
 impl RunEvidence {
@@ -63,6 +66,7 @@ impl RunEvidence {
             windows: vec![],
             per_user_rps: None,
             server_timing: None,
+            unrecorded: 0,
         }
     }
 }
@@ -146,6 +150,8 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         per_second: per_second(ops),
         faults: Vec::new(),
         start: super::summary::Start::default(),
+        final_read_error: a.final_read_error,
+        killed: None,
         passed,
         files,
     }
@@ -174,6 +180,7 @@ fn judge(a: &RunEvidence, ops: &[Observation]) -> Verdict {
         ops,
         outside_traffic: a.run.outside_traffic || a.other_nodes_write || unreadable,
         cross_node_skew_ns: a.cross_node_skew_ns,
+        unrecorded: a.unrecorded,
     });
     verdict.require_evidence(a.min_ok);
     if let Some(e) = &a.final_read_error
@@ -277,6 +284,7 @@ mod tests {
             windows: vec![],
             per_user_rps: None,
             server_timing: None,
+            unrecorded: 0,
         }
     }
 

@@ -11,6 +11,7 @@
 //! - [`faults`]: a nemesis's fault windows and what each cost;
 //! - [`open`]: the open model's offered and achieved arrivals, dropped ones;
 //! - [`summary`]: what `summary.json` holds;
+//! - [`run_start`]: what `run.json` holds (written as the load begins);
 //! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
 //! - [`cost`]: the cost and quota model behind `loadtest plan`.
 
@@ -20,6 +21,7 @@ pub mod cost;
 pub mod faults;
 pub mod observation;
 pub mod open;
+pub mod run_start;
 pub mod stats;
 pub mod summary;
 pub mod usl;

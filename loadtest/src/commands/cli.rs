@@ -159,6 +159,10 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub help_goose: bool,
 
+    /// Draw the latency percentiles of the run in DIR beside this run's (report.html).
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+
     /// Seconds of unmeasured warm-up (README).
     ///
     /// Before the first step, and before a plain run on the local stage.

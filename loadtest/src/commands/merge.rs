@@ -86,7 +86,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     run_dir::write_histogram(&out, &histogram)?;
     let file = std::fs::File::create(out.join(files::OBSERVATIONS))?;
     observation::write_all(std::io::BufWriter::new(file), &ops)?;
-    run_dir::write_summary(&out, &summary, &histogram)?;
+    run_dir::write_summary(&out, &summary, &histogram, None)?;
     Ok((summary, out))
 }
 
@@ -226,6 +226,7 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
             }),
         windows: vec![],
         per_user_rps: None,
+        unrecorded: 0,
         server_timing: ServerTiming::combine(
             &nodes
                 .iter()

@@ -18,6 +18,7 @@ use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::faults::judge_faults;
 use crate::analysis::observation::Observation;
 use crate::analysis::open::{self, OpenEvidence};
+use crate::analysis::run_start::{self, RunStart, StartThresholds};
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary, files};
 use crate::load::arrival::{RateSegment, constant_rate, rate_at, rate_steps};
@@ -26,7 +27,7 @@ use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
 use crate::load::target::{NemesisSpec, Target, read_count, validate_host, visits_url};
 use crate::load::users::{RunState, UserRules, visit_transaction};
-use crate::load::{cpu, signals, start, status};
+use crate::load::{cpu, signals, start, status, stream};
 use crate::output::run_dir;
 
 /// Users when neither -u nor a test plan says.
@@ -180,6 +181,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let RunArgs { harness, mut goose } = args;
     validate(&harness, &goose)?;
     validate_goose(&goose)?;
+    let baseline = harness
+        .baseline
+        .as_deref()
+        .map(run_dir::read_baseline)
+        .transpose()?;
     let metrics = metrics::bind(harness.metrics_addr).await?;
     signals::install();
     let quiet = goose.quiet > 0;
@@ -211,6 +217,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     )?);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
     let live = start_live(&dir, metrics, &state, &run_id, node)?;
+    let facts = RunFacts {
+        run_id: run_id.clone(),
+        nodes: vec![node],
+        host: target.host.clone(),
+        local_stage: target.is_local_stage(),
+        path: path.clone(),
+        outside_traffic,
+        started_at_unix_ns: started_at_unix_ns(&state),
+        users: workload.peak_users,
+    };
+    let record = stream::begin(
+        &dir,
+        &state,
+        &run_start(&harness, &workload, facts, initial),
+    )?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
     target.start_nemesis(state.clock)?;
@@ -230,6 +251,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     drop(target);
     settle_arrivals(&state);
     let final_metrics = live.finish();
+    let streamed = record.finish();
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let facts = RunFacts {
         run_id,
@@ -251,9 +273,65 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     );
     summary.start = start;
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
-    run_dir::write_run(&dir, &summary, &ops)?;
+    run_dir::write_run(&dir, &summary, &ops, &streamed, baseline.as_ref())?;
     final_metrics.linger(harness.metrics_linger).await;
     Ok(summary)
+}
+
+/// Wall clock at the run's time zero (its clock's start).
+fn started_at_unix_ns(state: &RunState) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    now.saturating_sub(state.clock.elapsed().as_nanos() as u64)
+}
+
+/// run.json: what a later `loadtest report` needs if this run is killed.
+fn run_start(
+    harness: &HarnessArgs,
+    workload: &Workload,
+    facts: RunFacts,
+    initial: u64,
+) -> RunStart {
+    use run_start::Model;
+    let model = match (&workload.open, &workload.step_plan, workload.user_plan) {
+        (Some(_), _, _) if !harness.rate_steps.is_empty() => Model::OpenStepped,
+        (Some(_), _, _) => Model::Open,
+        (None, Some(_), _) => Model::Stepped,
+        (None, None, Some(_)) => Model::TestPlan,
+        (None, None, None) if harness.user_rate.is_some() => Model::Paced,
+        (None, None, None) => Model::Closed,
+    };
+    RunStart {
+        schema_version: run_start::RUN_START_SCHEMA_VERSION,
+        run_id: facts.run_id,
+        node: facts.nodes.first().copied().unwrap_or(0),
+        host: facts.host,
+        local_stage: facts.local_stage,
+        path: facts.path,
+        outside_traffic: facts.outside_traffic,
+        other_nodes_write: harness.node_id.is_some(),
+        initial_count: initial,
+        users: facts.users,
+        model,
+        planned_duration_s: workload.planned.map(|d| d.as_secs_f64()),
+        started_at_unix_ns: facts.started_at_unix_ns,
+        thresholds: StartThresholds {
+            max_p99_ms: harness.max_p99,
+            max_error_rate: harness.max_error_rate,
+            min_ok: harness.min_ok,
+        },
+        user_rate: harness.user_rate,
+        // The open model's windows begin at its schedule's origin, known later.
+        windows: match workload.open {
+            None => workload.windows.clone(),
+            Some(_) => vec![],
+        },
+        max_unwritten_records: crate::load::recorder::MAX_UNWRITTEN,
+        command_line: std::env::args().collect(),
+        loadtest_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
 }
 
 /// The run directory, made before the load, and what the run exports
@@ -562,6 +640,7 @@ fn judge(
         windows,
         per_user_rps: harness.user_rate,
         server_timing,
+        unrecorded: 0,
     };
     let thresholds = Thresholds {
         max_p99_ms: harness.max_p99,

@@ -11,6 +11,7 @@ pub mod recorder;
 pub mod schedule;
 pub mod signals;
 pub mod start;
+pub mod stream;
 pub mod target;
 pub mod users;
 pub mod warmup;
