@@ -273,7 +273,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     );
     summary.start = start;
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
-    run_dir::write_run(&dir, &summary, &ops, &streamed, baseline.as_ref())?;
+    run_dir::finish_run(&dir, &summary, &ops, &streamed, baseline.as_ref())?;
     final_metrics.linger(harness.metrics_linger).await;
     Ok(summary)
 }
@@ -654,6 +654,9 @@ fn judge(
     summary
         .files
         .insert("per_second".into(), files::PER_SECOND.into());
+    summary
+        .files
+        .insert("run_start".into(), files::RUN_START.into());
     (summary, ops)
 }
 

@@ -47,9 +47,19 @@ pub fn path(out: &Path, run_id: &str, node: Option<NonZeroU16>) -> PathBuf {
     }
 }
 
-/// The end of a run: its histogram, summary.json and report, and the
-/// observations whole if streaming them failed (else they are on disk).
-pub fn write_run(
+/// A whole run directory from memory: the observations, the histogram,
+/// summary.json and the report.
+pub fn write_run(dir: &Path, summary: &Summary, ops: &[Observation]) -> anyhow::Result<()> {
+    write_observations(dir, ops)?;
+    let h = histogram(ops);
+    write_histogram(dir, &h)?;
+    write_summary(dir, summary, &h, None)
+}
+
+/// The end of a run whose observations were streamed: its histogram,
+/// summary.json and report, and the observations whole only if streaming
+/// them failed (else they are on disk already).
+pub fn finish_run(
     dir: &Path,
     summary: &Summary,
     ops: &[Observation],
