@@ -60,7 +60,7 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Harness")]
 pub struct HarnessArgs {
-    /// Count a real page instead of the run's own counter (accounting skipped).
+    /// Count a real page, not the run's own counter (no accounting).
     ///
     /// Others may visit it too, so only uniqueness, real-time order and range
     /// can be checked.
@@ -170,7 +170,9 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub help_goose: bool,
 
-    /// Draw the latency percentiles of the run in DIR beside this run's (report.html).
+    /// Draw the run in DIR's percentiles beside this run's.
+    ///
+    /// In report.html: the latency percentile curve of another run (a baseline).
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
 
@@ -202,7 +204,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = seconds)]
     pub nemesis_duration: f64,
 
-    /// Serve Prometheus metrics at http://ADDR/metrics while the run goes.
+    /// Serve Prometheus metrics at http://ADDR/metrics during the run.
     ///
     /// ADDR is IP:PORT, such as 127.0.0.1:9464 (port 0: any free port, printed
     /// on stderr). Served from before the load begins until the run ends.
