@@ -67,6 +67,15 @@ pub fn read_record(dir: &Path) -> anyhow::Result<Record> {
         true => Some(super::plan::load_summary(dir)?.0),
         false => None,
     };
+    if summary.is_none() && start.is_none() {
+        return Err(usage(format!(
+            "neither {} nor {}: not a run directory (or a killed run's from before loadtest wrote {})",
+            files::SUMMARY,
+            files::RUN_START,
+            files::RUN_START
+        ))
+        .into());
+    }
     let observations = dir.join(files::OBSERVATIONS);
     let bytes = std::fs::read(&observations).map_err(|e| {
         usage(format!(
@@ -95,9 +104,8 @@ pub fn read_record(dir: &Path) -> anyhow::Result<Record> {
             })
         }
         (_, None) => Err(usage(format!(
-            "neither {} nor {}: not a run directory (or a killed run's, from before loadtest wrote {})",
+            "its {} is a killed run's, and its {} is gone",
             files::SUMMARY,
-            files::RUN_START,
             files::RUN_START
         ))
         .into()),

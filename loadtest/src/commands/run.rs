@@ -179,13 +179,7 @@ struct Execution {
 /// Runs the load test; returns the summary (written to the run directory).
 pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let RunArgs { harness, mut goose } = args;
-    validate(&harness, &goose)?;
-    validate_goose(&goose)?;
-    let baseline = harness
-        .baseline
-        .as_deref()
-        .map(run_dir::read_baseline)
-        .transpose()?;
+    let baseline = checked(&harness, &goose)?;
     let metrics = metrics::bind(harness.metrics_addr).await?;
     signals::install();
     let quiet = goose.quiet > 0;
@@ -216,22 +210,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         &user_rules(&harness, &workload),
     )?);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
-    let live = start_live(&dir, metrics, &state, &run_id, node)?;
-    let facts = RunFacts {
-        run_id: run_id.clone(),
-        nodes: vec![node],
-        host: target.host.clone(),
-        local_stage: target.is_local_stage(),
-        path: path.clone(),
-        outside_traffic,
-        started_at_unix_ns: started_at_unix_ns(&state),
-        users: workload.peak_users,
-    };
-    let record = stream::begin(
-        &dir,
-        &state,
-        &run_start(&harness, &workload, facts, initial),
-    )?;
+    let started = run_start(&harness, &workload, &target, &state, &run_id, initial);
+    let (live, record) = start_live(&dir, metrics, &state, &started)?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
     target.start_nemesis(state.clock)?;
@@ -250,8 +230,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let host = target.host.clone();
     drop(target);
     settle_arrivals(&state);
-    let final_metrics = live.finish();
-    let streamed = record.finish();
+    let (final_metrics, streamed) = (live.finish(), record.finish());
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let facts = RunFacts {
         run_id,
@@ -287,13 +266,28 @@ fn started_at_unix_ns(state: &RunState) -> u64 {
     now.saturating_sub(state.clock.elapsed().as_nanos() as u64)
 }
 
+/// The flags checked before anything starts (bad ones: exit 2, nothing
+/// changed), and the `--baseline` they name, read now.
+fn checked(
+    harness: &HarnessArgs,
+    goose: &GooseConfiguration,
+) -> anyhow::Result<Option<run_dir::Baseline>> {
+    validate(harness, goose)?;
+    validate_goose(goose)?;
+    let baseline = harness.baseline.as_deref();
+    baseline.map(run_dir::read_baseline).transpose()
+}
+
 /// run.json: what a later `loadtest report` needs if this run is killed.
 fn run_start(
     harness: &HarnessArgs,
     workload: &Workload,
-    facts: RunFacts,
+    target: &Target,
+    state: &RunState,
+    run_id: &str,
     initial: u64,
 ) -> RunStart {
+    let (path, outside_traffic) = counter_key(harness, run_id);
     use run_start::Model;
     let model = match (&workload.open, &workload.step_plan, workload.user_plan) {
         (Some(_), _, _) if !harness.rate_steps.is_empty() => Model::OpenStepped,
@@ -305,18 +299,18 @@ fn run_start(
     };
     RunStart {
         schema_version: run_start::RUN_START_SCHEMA_VERSION,
-        run_id: facts.run_id,
-        node: facts.nodes.first().copied().unwrap_or(0),
-        host: facts.host,
-        local_stage: facts.local_stage,
-        path: facts.path,
-        outside_traffic: facts.outside_traffic,
+        run_id: run_id.to_owned(),
+        node: harness.node_id.map_or(0, NonZeroU16::get),
+        host: target.host.clone(),
+        local_stage: target.is_local_stage(),
+        path,
+        outside_traffic,
         other_nodes_write: harness.node_id.is_some(),
         initial_count: initial,
-        users: facts.users,
+        users: workload.peak_users,
         model,
         planned_duration_s: workload.planned.map(|d| d.as_secs_f64()),
-        started_at_unix_ns: facts.started_at_unix_ns,
+        started_at_unix_ns: started_at_unix_ns(state),
         thresholds: StartThresholds {
             max_p99_ms: harness.max_p99,
             max_error_rate: harness.max_error_rate,
@@ -335,20 +329,21 @@ fn run_start(
 }
 
 /// The run directory, made before the load, and what the run exports
-/// while it goes (per-second.jsonl there; /metrics on `listener`).
+/// while it goes (per-second.jsonl there; /metrics on `listener`), and
+/// its record: run.json, and the observations streamed as they come.
 fn start_live(
     dir: &std::path::Path,
     listener: Option<tokio::net::TcpListener>,
     state: &Arc<RunState>,
-    run_id: &str,
-    node: u16,
-) -> anyhow::Result<LiveExport> {
+    started: &RunStart,
+) -> anyhow::Result<(LiveExport, stream::ObservationStream)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let labels = RunLabels {
-        run_id: run_id.to_owned(),
-        node,
+        run_id: started.run_id.clone(),
+        node: started.node,
     };
-    LiveExport::start(listener, state, dir, labels)
+    let live = LiveExport::start(listener, state, dir, labels)?;
+    Ok((live, stream::begin(dir, state, started)?))
 }
 
 /// The count after the run. A target that died still leaves the run's
