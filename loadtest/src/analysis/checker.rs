@@ -457,11 +457,11 @@ fn accounting(history: &History<'_>, ok: u64, unknown: u64) -> CheckResult {
         0 => String::new(),
         n => format!(" + up to {n} sent but never recorded"),
     };
-    let unknown = unknown + history.unrecorded;
     let range = format!(
         "final − initial = {fin} − {initial} = {delta}; ok = {ok}, unknown = {unknown}{unrecorded}, so expected {ok}..={}",
-        ok + unknown
+        ok + unknown + history.unrecorded
     );
+    let unknown = unknown + history.unrecorded;
     if delta < ok {
         result(
             CheckName::Accounting,

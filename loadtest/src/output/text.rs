@@ -353,10 +353,15 @@ fn generator(o: &mut impl Write, s: &Summary) -> fmt::Result {
     let g = &s.generator;
     writeln!(
         o,
-        "\nGenerator CPU: {} of one core ({} cores){}",
-        g.cpu_percent_of_one_core
-            .map_or("unknown".to_owned(), |c| format!("{c:.0}%")),
-        g.cores,
+        "\nGenerator CPU: {}{}",
+        match (g.cpu_percent_of_one_core, g.cores) {
+            // A killed run measured neither.
+            (None, 0) => "unknown".to_owned(),
+            (cpu, cores) => format!(
+                "{} of one core ({cores} cores)",
+                cpu.map_or("unknown".to_owned(), |c| format!("{c:.0}%"))
+            ),
+        },
         if g.saturated {
             "  WARNING: the generator saturated the machine; latencies include its own queueing"
         } else {
