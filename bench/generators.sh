@@ -50,7 +50,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 cargo build --release -q -p loadtest --bin loadtest --example bench_target --example bare_goose
-BIN=target/release
+BIN=${CARGO_TARGET_DIR:-target}/release
 
 # Target on core 0, generators on core 1, when there are two cores.
 if (($(nproc) >= 2)); then

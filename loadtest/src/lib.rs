@@ -9,8 +9,8 @@
 //!   recorder, CPU);
 //! - [`output`]: the run directory, the terminal text, the HTML report and
 //!   its charts;
-//! - [`commands`]: `run` (the default), `merge`, `plan`, and the command
-//!   line.
+//! - [`commands`]: `run` (the default), `merge`, `plan`, `report`,
+//!   `compare`, and the command line.
 
 pub mod analysis;
 pub mod commands;
@@ -19,7 +19,7 @@ pub mod output;
 
 use std::process::ExitCode;
 
-use commands::{cli, merge, plan, run};
+use commands::{cli, compare, merge, plan, report, run};
 
 /// The goose this was built with (for `-V`).
 const GOOSE_VERSION: &str = "0.19";
@@ -73,11 +73,16 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
                 s.passed
             })
         }
-        Some(cli::Command::Merge(args)) => merge::merge(&args).map(|(s, dir)| {
+        Some(cli::Command::Merge(args)) => merge::merge(&args).await.map(|(s, dir)| {
             output::print(&s, &dir);
             s.passed
         }),
         Some(cli::Command::Plan(args)) => plan::print_plan(&args).map(|()| true),
+        Some(cli::Command::Report(args)) => report::report(&args).await.map(|(s, dir)| {
+            output::print(&s, &dir);
+            s.passed
+        }),
+        Some(cli::Command::Compare(args)) => compare::compare(&args),
     };
     // An interrupted run exits 128 + the signal, whatever it saw.
     if let Some(signal) = load::signals::interrupted() {

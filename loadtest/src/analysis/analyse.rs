@@ -1,7 +1,7 @@
 //! From observations to a [`Summary`]: the verdict, the figures, the
 //! thresholds. Pure, shared by a run and by a merge of several nodes.
 
-use super::checker::{DEFAULT_MIN_OK, History, Verdict, VerdictStatus, check};
+use super::checker::{DEFAULT_MIN_OK, History, Status, Verdict, VerdictStatus, check};
 use super::observation::{Observation, Outcome};
 use super::stats::{
     Latency, Requests, ServerTiming, StepStats, StepWindow, co_corrected, histogram, knee,
@@ -40,6 +40,9 @@ pub struct RunEvidence {
     pub per_user_rps: Option<f64>,
     /// The handler's own time, from responses' `Server-Timing`.
     pub server_timing: Option<ServerTiming>,
+    /// Requests that may have been sent but were never recorded (a killed
+    /// run): judged as unknown operations ([`super::checker::History::unrecorded`]).
+    pub unrecorded: u64,
 }
 
 impl RunEvidence {
@@ -63,6 +66,7 @@ impl RunEvidence {
             windows: vec![],
             per_user_rps: None,
             server_timing: None,
+            unrecorded: 0,
         }
     }
 }
@@ -146,6 +150,8 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         per_second: per_second(ops),
         faults: Vec::new(),
         start: super::summary::Start::default(),
+        final_read_error: a.final_read_error,
+        killed: None,
         passed,
         files,
     }
@@ -174,7 +180,20 @@ fn judge(a: &RunEvidence, ops: &[Observation]) -> Verdict {
         ops,
         outside_traffic: a.run.outside_traffic || a.other_nodes_write || unreadable,
         cross_node_skew_ns: a.cross_node_skew_ns,
+        unrecorded: a.unrecorded,
     });
+    if let Some(e) = &a.final_read_error
+        && !(a.run.outside_traffic || a.other_nodes_write)
+    {
+        // Skipped for want of the count, not for other writers.
+        for c in verdict
+            .checks
+            .iter_mut()
+            .filter(|c| c.status == Status::Skipped)
+        {
+            c.detail = format!("skipped: no count after the run to judge it by ({e})");
+        }
+    }
     verdict.require_evidence(a.min_ok);
     if let Some(e) = &a.final_read_error
         && verdict.status == VerdictStatus::Pass
@@ -278,6 +297,7 @@ mod tests {
             windows: vec![],
             per_user_rps: None,
             server_timing: None,
+            unrecorded: 0,
         }
     }
 
@@ -405,6 +425,7 @@ mod tests {
 #[cfg(test)]
 mod final_read {
     use super::*;
+    use crate::analysis::checker::CheckName;
 
     fn evidence(final_read_error: Option<String>) -> RunEvidence {
         RunEvidence {
@@ -439,6 +460,12 @@ mod final_read {
         );
         assert_eq!(lost.verdict.status, VerdictStatus::Inconclusive);
         assert!(!lost.passed);
+        let accounting = lost.verdict.get(CheckName::Accounting).expect("present");
+        assert!(
+            accounting.detail.contains("no count after the run"),
+            "{}",
+            accounting.detail
+        );
         let why = lost.verdict.inconclusive_reason.unwrap_or_default();
         assert!(
             why.contains("could not be read") && why.contains("connection refused"),

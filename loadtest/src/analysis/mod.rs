@@ -10,19 +10,26 @@
 //! - [`checker`]: the atomicity verdict;
 //! - [`stats`]: HDR latencies, per-second and per-step figures, the knee;
 //! - [`analyse`]: observations and run evidence → [`summary::Summary`];
+//! - [`rejudge`]: a run judged again from its files (`loadtest report`),
+//!   a killed one from what it left;
 //! - [`faults`]: a nemesis's fault windows and what each cost;
 //! - [`open`]: the open model's offered and achieved arrivals, dropped ones;
 //! - [`summary`]: what `summary.json` holds;
+//! - [`run_start`]: what `run.json` holds (written as the load begins);
 //! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
-//! - [`cost`]: the cost and quota model behind `loadtest plan`.
+//! - [`cost`]: the cost and quota model behind `loadtest plan`;
+//! - [`compare`]: two runs' figures side by side, and their regressions.
 
 pub mod analyse;
 pub mod answer;
 pub mod checker;
+pub mod compare;
 pub mod cost;
 pub mod faults;
 pub mod observation;
 pub mod open;
+pub mod rejudge;
+pub mod run_start;
 pub mod stats;
 pub mod summary;
 pub mod usl;

@@ -166,6 +166,53 @@ pub fn write_all(mut w: impl Write, ops: &[Observation]) -> io::Result<()> {
     w.flush()
 }
 
+/// The header a streamed file starts with (written before any record).
+pub fn header() -> [u8; 8] {
+    MAGIC
+}
+
+/// Appends the records of `ops` to `out` (no header): a streamed block.
+pub fn encode_into(out: &mut Vec<u8>, ops: &[Observation]) {
+    let mut buf = [0u8; RECORD_BYTES];
+    out.reserve(ops.len() * RECORD_BYTES);
+    for op in ops {
+        op.encode(&mut buf);
+        out.extend_from_slice(&buf);
+    }
+}
+
+/// What a file of a run that may have been killed holds: its whole
+/// records, and the bytes after the last whole one (a record cut short by
+/// a kill in the middle of a write), which are not judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    pub ops: Vec<Observation>,
+    pub torn_bytes: u64,
+}
+
+/// Reads a file as a killed run left it: the current format's header,
+/// then every whole record; a last record cut short, or a header cut short
+/// (the run was killed before its first block), is not an error. A file
+/// of the first format (no header) has no tolerance: it was written whole
+/// at the end of a run. A bad outcome byte is still refused.
+pub fn read_recovered(mut r: impl Read) -> io::Result<Recovered> {
+    let mut bytes = Vec::new();
+    r.read_to_end(&mut bytes)?;
+    if bytes.len() < MAGIC.len() && MAGIC.starts_with(&bytes) {
+        return Ok(Recovered {
+            ops: Vec::new(),
+            torn_bytes: bytes.len() as u64,
+        });
+    }
+    let Some(records) = bytes.strip_prefix(&MAGIC[..]) else {
+        return read_all(&bytes[..]).map(|ops| Recovered { ops, torn_bytes: 0 });
+    };
+    let chunks = records.chunks_exact(RECORD_BYTES);
+    let torn_bytes = chunks.remainder().len() as u64;
+    let ops = chunks.map(Observation::decode).collect::<io::Result<_>>()?;
+    Ok(Recovered { ops, torn_bytes })
+}
+
 /// Reads a file of either format (the first had no header and no
 /// lateness: its requests were all sent when they started).
 pub fn read_all(mut r: impl Read) -> io::Result<Vec<Observation>> {
@@ -218,6 +265,43 @@ mod tests {
             read_all(&bytes[..]).is_err(),
             "a bad outcome byte is refused"
         );
+    }
+
+    #[test]
+    fn a_killed_runs_file_reads_up_to_its_last_whole_record() {
+        let ops: Vec<Observation> = (1..=3).map(|i| Observation::ok(i, i + 1, i)).collect();
+        let mut bytes = header().to_vec();
+        encode_into(&mut bytes, &ops);
+        assert_eq!(
+            read_recovered(&bytes[..]).expect("whole"),
+            Recovered {
+                ops: ops.clone(),
+                torn_bytes: 0
+            }
+        );
+        for cut in 1..RECORD_BYTES {
+            let torn = &bytes[..bytes.len() - cut];
+            let r = read_recovered(torn).expect("a torn last record is tolerated");
+            assert_eq!(r.ops, ops[..2], "cut {cut}");
+            assert_eq!(r.torn_bytes, (RECORD_BYTES - cut) as u64);
+            assert!(
+                read_all(torn).is_err(),
+                "the strict reader still refuses it"
+            );
+        }
+        for cut in 0..MAGIC.len() {
+            let r = read_recovered(&bytes[..cut]).expect("killed writing the header");
+            assert_eq!((r.ops.len(), r.torn_bytes), (0, cut as u64));
+        }
+        let header_only = read_recovered(&bytes[..MAGIC.len()]).expect("before the first block");
+        assert_eq!((header_only.ops.len(), header_only.torn_bytes), (0, 0));
+        let mut bad = bytes.clone();
+        bad[MAGIC.len() + 28] = 7;
+        assert!(
+            read_recovered(&bad[..]).is_err(),
+            "garbage is not a torn record"
+        );
+        assert!(read_recovered(&b"not observations"[..]).is_err());
     }
 
     #[test]

@@ -93,12 +93,25 @@ pub fn requests_begun(ops: &[Observation], from_s: f64, to_s: f64) -> u64 {
 /// arrivals dropped is past the knee, whatever its sent requests' p99.
 pub fn apply(summary: &mut Summary, e: &OpenEvidence, ops: &[Observation], max_dropped_rate: f64) {
     let model = OpenModel::of(e, ops);
+    apply_model(summary, model, &e.step_dropped, e.to_s, max_dropped_rate);
+}
+
+/// [`apply`], from figures already counted: the model, each step's
+/// dropped iterations, and when the schedule ended on the run's clock
+/// (`loadtest report` judges a run again from its summary's).
+pub fn apply_model(
+    summary: &mut Summary,
+    model: OpenModel,
+    step_dropped: &[u64],
+    schedule_end_s: f64,
+    max_dropped_rate: f64,
+) {
     summary.open_model = Some(model);
     nothing_to_correct(summary);
-    for (s, d) in summary.steps.iter_mut().zip(&e.step_dropped) {
+    for (s, d) in summary.steps.iter_mut().zip(step_dropped) {
         s.dropped = Some(*d);
         // What the step offered before the run ended (early, if it stopped).
-        let held = (s.to_s.min(e.to_s) - s.from_s).max(0.0);
+        let held = (s.to_s.min(schedule_end_s) - s.from_s).max(0.0);
         let offered = s.offered_rps.unwrap_or(0.0) * held;
         if *d as f64 > max_dropped_rate * offered {
             s.within_thresholds = false;

@@ -21,6 +21,8 @@ pub mod files {
     pub const PLOT_LATENCY_VS_THROUGHPUT: &str = "latency-vs-throughput.svg";
     /// A run's timeline as it went, one JSON line a second (load/per_second.rs).
     pub const PER_SECOND: &str = "per-second.jsonl";
+    /// What the run was, written when its load began (analysis/run_start.rs).
+    pub const RUN_START: &str = "run.json";
 
     /// The files every run has, by role.
     pub const ALWAYS: [(&str, &str); 6] = [
@@ -67,6 +69,9 @@ pub struct RequestFacts {
     pub read: String,
     /// Where the count was in the answers.
     pub count_at: Option<String>,
+    /// Where the count was in the read's answers, when the user said.
+    #[serde(default)]
+    pub read_count_at: Option<String>,
     /// The counter is one the API chose (no `{key}`) and others may count
     /// on it: accounting and completeness are not judged.
     pub shared: bool,
@@ -126,10 +131,37 @@ pub struct Summary {
     /// the nodes began. Flattened: its fields are top-level.
     #[serde(flatten, default)]
     pub start: Start,
+    /// Why the count after the run could not be read, if it could not
+    /// (then the checks that need it were not judged).
+    #[serde(default)]
+    pub final_read_error: Option<String>,
+    /// Set when the run was killed before it wrote its summary: this one
+    /// was made afterwards (`loadtest report`, or `merge` for its nodes)
+    /// from the files it left. Null for a run that ended itself.
+    #[serde(default)]
+    pub killed: Option<Killed>,
     /// Verdict passed, thresholds met and not aborted: the exit code is 0.
     pub passed: bool,
     /// The run directory's files, by role (names relative to the directory).
     pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// What was judged of a run that was killed before it wrote its summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Killed {
+    /// The nodes that were killed (a run's own node; for a merge, those of
+    /// its nodes).
+    pub nodes: Vec<u16>,
+    /// Whole records read from observations.bin.
+    pub records_on_disk: u64,
+    /// Bytes of a last record cut short by the kill (not judged).
+    pub torn_bytes: u64,
+    /// Requests that may have been sent without their record reaching the
+    /// disk (one in flight per user, and the records waiting for the
+    /// disk), judged as unknown operations: at most this many.
+    pub unrecorded_at_most: u64,
+    /// Where the count after the kill was read (`report --host`), if it was.
+    pub final_count_from: Option<String>,
 }
 
 /// When the load began: planned (`--start-at`) and actual, in wall-clock

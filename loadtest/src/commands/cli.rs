@@ -38,6 +38,17 @@ pub enum Command {
     Merge(MergeArgs),
     /// Capacity and cost plan from a run's summary.json and a traffic profile.
     Plan(Box<super::plan::PlanArgs>),
+    /// Judge a run directory again from its files: the verdict, summary.json, report.html.
+    ///
+    /// A run that was killed (no summary.json) is judged from what it left on
+    /// disk; --host reads its count now. Exit code: 0 pass, 1 fail, inconclusive
+    /// or killed, 2 usage error.
+    Report(super::report::ReportArgs),
+    /// Compare two runs (or merges): throughput, latency, errors, the knee; regressions fail.
+    ///
+    /// Exit code: 0 no regression past the limits given, 1 a regression
+    /// (named), 2 usage error.
+    Compare(super::compare::CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +172,12 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub help_goose: bool,
 
+    /// Draw the run in DIR's percentiles beside this run's.
+    ///
+    /// In report.html: the latency percentile curve of another run (a baseline).
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+
     /// Seconds of unmeasured warm-up (README).
     ///
     /// Before the first step, and before a plain run on the local stage.
@@ -283,6 +300,21 @@ pub struct MergeArgs {
     /// As for a run: fewer ok responses over all nodes make the verdict INCONCLUSIVE.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_ok: u64,
+    /// A node was killed (its directory has no summary of its own): read the
+    /// counter's count now, at this stage, to judge accounting and completeness.
+    #[arg(long, value_name = "URL")]
+    pub host: Option<String>,
+    /// With --host: a header for the read, 'Name: value' (repeatable), as the run had.
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "'NAME: VALUE'",
+        requires = "host"
+    )]
+    pub headers: Vec<Header>,
+    /// With --host: a CA certificate (PEM) to trust, as the run had.
+    #[arg(long, value_name = "FILE", requires = "host")]
+    pub cacert: Option<PathBuf>,
 }
 
 /// `loadtest-runs` in the current directory: a run writes where it is
@@ -291,7 +323,7 @@ pub fn default_out_dir() -> PathBuf {
     PathBuf::from("loadtest-runs")
 }
 
-fn fraction(s: &str) -> Result<f64, String> {
+pub(crate) fn fraction(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
     if (0.0..=1.0).contains(&v) {
         Ok(v)

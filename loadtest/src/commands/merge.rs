@@ -1,44 +1,77 @@
 //! Merges the run directories of several generator nodes: observations
 //! checked together (cross-node order with a skew allowance), histograms
 //! added, the same thresholds as a run, the nodes' start skew reported.
+//!
+//! A node that was killed (its directory has run.json and the observations
+//! it streamed, but no summary of its own) is merged with what it left and
+//! marked: the merge never passes, and its accounting and completeness are
+//! judged only on a count read afterwards (`--host`), allowing for the
+//! requests each kill kept off the disk.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
 use super::cli::MergeArgs;
+use super::report::{Record, read_record};
 use crate::UsageError;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::observation::{self, Observation};
 use crate::analysis::open::{self, OpenModel};
-use crate::analysis::stats::{ServerTiming, new_histogram};
-use crate::analysis::summary::{RunFacts, Start, Summary, files};
+use crate::analysis::rejudge::{KilledRecord, judge_killed};
+use crate::analysis::stats::{ServerTiming, histogram};
+use crate::analysis::summary::{Killed, RequestFacts, RunFacts, Start, Summary, files};
+use crate::load::api::Api;
+use crate::load::client::Endpoint;
+use crate::load::request::Header;
 use crate::output::run_dir;
 
 pub struct Node {
     pub dir: PathBuf,
+    /// Its own summary; for a killed node, its history judged alone (its
+    /// `killed` says so).
     pub summary: Summary,
     pub ops: Vec<Observation>,
+    pub histogram: Histogram<u64>,
 }
 
+/// A node's directory: a complete run, or what a killed one left.
 pub fn read_node(dir: &Path) -> anyhow::Result<Node> {
-    // The same reader as `plan`: another schema version is refused (exit 2).
-    let (summary, _) = super::plan::load_summary(dir)?;
-    let file = std::fs::File::open(dir.join(files::OBSERVATIONS))
-        .with_context(|| format!("{}: no observations.bin", dir.display()))?;
-    let ops = observation::read_all(std::io::BufReader::new(file))
-        .with_context(|| format!("{}: observations.bin", dir.display()))?;
+    // The same reader as `report` (and `plan`'s summary reader): another
+    // schema version is refused (exit 2).
+    let (summary, ops, histogram) = match read_record(dir)? {
+        Record::Complete { summary, ops, .. } => {
+            let h = read_histogram(dir)?;
+            (*summary, ops, h)
+        }
+        Record::Killed {
+            start,
+            ops,
+            torn_bytes,
+            ..
+        } => {
+            let record = KilledRecord {
+                torn_bytes,
+                final_count: Err("killed".into()),
+                final_count_from: None,
+            };
+            let h = histogram(&ops);
+            (judge_killed(&start, &ops, record), ops, h)
+        }
+    };
     Ok(Node {
         dir: dir.to_owned(),
         summary,
         ops,
+        histogram,
     })
 }
 
 /// Merges the nodes' directories; returns the merged summary and where it
 /// was written.
-pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
+pub async fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     if !(args.skew_ms.is_finite() && (0.0..=3_600_000.0).contains(&args.skew_ms)) {
         return Err(crate::UsageError(format!(
             "--skew-ms {}: give a clock-skew allowance from 0 to 3,600,000 ms",
@@ -54,13 +87,30 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         .map(|d| read_node(d))
         .collect::<Result<_, _>>()
         .map_err(|e| UsageError(format!("{e:#}")))?;
+    if let Some(host) = &args.host {
+        Endpoint::parse(host).map_err(|e| UsageError(e.to_string()))?;
+    }
     let ids = check_one_run(&nodes)?;
     let (ops, base) = one_timeline(&nodes);
     let histogram = added_histograms(&nodes)?;
-    let evidence = RunEvidence {
+    let killed = killed_nodes(&nodes, args.host.as_deref());
+    let mut evidence = RunEvidence {
         min_ok: args.min_ok,
         ..evidence(&nodes, ids, base, args.skew_ms)
     };
+    if let Some(k) = &killed {
+        // Only a count read after the kill follows every write of every node.
+        let run = &nodes[0].summary.run;
+        let how = (
+            args.host.as_deref(),
+            &args.headers[..],
+            args.cacert.as_deref(),
+        );
+        let read = count_after_kill(how, &run.path, run.api.as_ref(), k).await;
+        evidence.final_count = *read.as_ref().unwrap_or(&evidence.initial);
+        evidence.final_read_error = read.err();
+        evidence.unrecorded = k.unrecorded_at_most;
+    }
     let mut summary = analyse(
         evidence,
         &ops,
@@ -70,6 +120,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         },
     );
     summary.start = Start::merged(nodes.iter().map(|n| &n.summary.start));
+    summary.killed = killed;
     let open: Vec<OpenModel> = nodes.iter().filter_map(|n| n.summary.open_model).collect();
     if let Some(model) = OpenModel::combine(&open) {
         // The nodes' drops judged together, by the run's rule and limit.
@@ -86,7 +137,7 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
     run_dir::write_histogram(&out, &histogram)?;
     let file = std::fs::File::create(out.join(files::OBSERVATIONS))?;
     observation::write_all(std::io::BufWriter::new(file), &ops)?;
-    run_dir::write_summary(&out, &summary, &histogram)?;
+    run_dir::write_summary(&out, &summary, &histogram, None)?;
     Ok((summary, out))
 }
 
@@ -148,19 +199,62 @@ fn one_timeline(nodes: &[Node]) -> (Vec<Observation>, u64) {
     (ops, base)
 }
 
-fn added_histograms(nodes: &[Node]) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    let mut histogram = new_histogram();
+/// A complete node's latency.hdr.
+fn read_histogram(dir: &Path) -> anyhow::Result<Histogram<u64>> {
+    let bytes = std::fs::read(dir.join(files::HISTOGRAM))
+        .with_context(|| format!("{}: no latency.hdr", dir.display()))?;
+    Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| anyhow::anyhow!("{}: latency.hdr: {e:?}", dir.display()))
+}
+
+fn added_histograms(nodes: &[Node]) -> anyhow::Result<Histogram<u64>> {
+    let mut histogram = crate::analysis::stats::new_histogram();
     for n in nodes {
-        let bytes = std::fs::read(n.dir.join(files::HISTOGRAM))
-            .with_context(|| format!("{}: no latency.hdr", n.dir.display()))?;
-        let h: hdrhistogram::Histogram<u64> = Deserializer::new()
-            .deserialize(&mut &bytes[..])
-            .map_err(|e| anyhow::anyhow!("{}: latency.hdr: {e:?}", n.dir.display()))?;
         histogram
-            .add(&h)
+            .add(&n.histogram)
             .map_err(|e| anyhow::anyhow!("adding histograms: {e:?}"))?;
     }
     Ok(histogram)
+}
+
+/// The killed nodes together, if any was: the merge's mark.
+fn killed_nodes(nodes: &[Node], host: Option<&str>) -> Option<Killed> {
+    let killed: Vec<&Killed> = nodes
+        .iter()
+        .filter_map(|n| n.summary.killed.as_ref())
+        .collect();
+    if killed.is_empty() {
+        if let Some(host) = host {
+            crate::load::status(&format!(
+                "--host {host} not used: no node was killed, and each read the count itself"
+            ));
+        }
+        return None;
+    }
+    Some(Killed {
+        nodes: killed.iter().flat_map(|k| k.nodes.clone()).collect(),
+        records_on_disk: killed.iter().map(|k| k.records_on_disk).sum(),
+        torn_bytes: killed.iter().map(|k| k.torn_bytes).sum(),
+        unrecorded_at_most: killed.iter().map(|k| k.unrecorded_at_most).sum(),
+        final_count_from: host.map(str::to_owned),
+    })
+}
+
+/// The count now, at `--host`; without it, why there is none.
+async fn count_after_kill(
+    (host, headers, cacert): (Option<&str>, &[Header], Option<&std::path::Path>),
+    path: &str,
+    api: Option<&RequestFacts>,
+    k: &Killed,
+) -> Result<u64, String> {
+    let Some(host) = host else {
+        return Err(format!(
+            "node(s) {:?} were killed before reading the count; give --host to read it now",
+            k.nodes
+        ));
+    };
+    Api::read_again(host, path, api, headers, cacert).await
 }
 
 /// What the nodes saw together. Each node read the count before its own
@@ -226,6 +320,7 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
             }),
         windows: vec![],
         per_user_rps: None,
+        unrecorded: 0,
         server_timing: ServerTiming::combine(
             &nodes
                 .iter()

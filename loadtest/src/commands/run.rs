@@ -18,6 +18,7 @@ use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::faults::judge_faults;
 use crate::analysis::observation::Observation;
 use crate::analysis::open::{self, OpenEvidence};
+use crate::analysis::run_start::{self, RunStart, StartThresholds};
 use crate::analysis::stats::StepWindow;
 use crate::analysis::summary::{RunFacts, Summary, files};
 use crate::load::api::{Api, ApiOptions, ProbeFailed};
@@ -31,7 +32,7 @@ use crate::load::target::{NemesisSpec, Target};
 use crate::load::users::{
     RunState, Sending, UserRules, count_towards_the_bound, visit_transaction,
 };
-use crate::load::{cpu, signals, start, status};
+use crate::load::{cpu, signals, start, status, stream};
 use crate::output::run_dir;
 
 /// Users when neither -u nor a test plan says.
@@ -183,8 +184,7 @@ struct Execution {
 /// Runs the load test; returns the summary (written to the run directory).
 pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let RunArgs { harness, mut goose } = args;
-    validate(&harness, &goose)?;
-    validate_goose(&goose)?;
+    let baseline = checked(&harness, &goose)?;
     let options = api_options(&harness);
     let metrics = metrics::bind(harness.metrics_addr).await?;
     signals::install();
@@ -216,7 +216,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     }
     count_towards_the_bound(&state, before.ops.len() as u64);
     let dir = run_dir::path(&harness.out_dir, &run_id, harness.node_id);
-    let live = start_live(&dir, metrics, &state, &run_id, node)?;
+    let started = run_start(&harness, &workload, &target, &state, &run_id, &before, &api);
+    let (live, record) = start_live(&dir, metrics, &state, &started)?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
     target.start_nemesis(state.clock)?;
@@ -238,7 +239,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     };
     drop(target);
     settle_arrivals(&state);
-    let final_metrics = live.finish();
+    let (final_metrics, streamed) = (live.finish(), record.finish());
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
     let (mut summary, ops) = judge(
         state,
@@ -250,7 +251,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     );
     summary.start = before.start;
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
-    run_dir::write_run(&dir, &summary, &ops)?;
+    run_dir::finish_run(&dir, &summary, &ops, &streamed, baseline.as_ref())?;
     final_metrics.linger(harness.metrics_linger).await;
     Ok(summary)
 }
@@ -393,21 +394,126 @@ async fn count_after(api: &mut Api, state: &RunState, node: u16) -> Result<u64, 
     })
 }
 
+/// Wall clock at the run's time zero (its clock's start).
+fn started_at_unix_ns(state: &RunState) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    now.saturating_sub(state.clock.elapsed().as_nanos() as u64)
+}
+
+/// The flags checked before anything starts (bad ones: exit 2, nothing
+/// changed), and the `--baseline` they name, read now.
+fn checked(
+    harness: &HarnessArgs,
+    goose: &GooseConfiguration,
+) -> anyhow::Result<Option<run_dir::Baseline>> {
+    validate(harness, goose)?;
+    validate_goose(goose)?;
+    let baseline = harness.baseline.as_deref();
+    baseline.map(run_dir::read_baseline).transpose()
+}
+
+/// The command line as run.json keeps it: header values (`-H`: API keys,
+/// tokens) replaced, names kept.
+fn redacted(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut next_is_header = false;
+    for arg in args {
+        let (flag, value) = match arg.split_once('=') {
+            Some((f, v)) if f == "--header" => (Some(f), Some(v.to_owned())),
+            _ if arg.starts_with("-H") && arg.len() > 2 => (Some("-H"), Some(arg[2..].to_owned())),
+            _ => (None, None),
+        };
+        let hide = |h: &str| match h.split_once(':') {
+            Some((name, _)) => format!("{name}: (redacted)"),
+            None => "(redacted)".to_owned(),
+        };
+        if next_is_header {
+            out.push(hide(&arg));
+            next_is_header = false;
+        } else if let (Some(flag), Some(value)) = (flag, value) {
+            let sep = if flag == "--header" { "=" } else { "" };
+            out.push(format!("{flag}{sep}{}", hide(&value)));
+        } else {
+            next_is_header = arg == "-H" || arg == "--header";
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// run.json: what a later `loadtest report` needs if this run is killed.
+fn run_start(
+    harness: &HarnessArgs,
+    workload: &Workload,
+    target: &Target,
+    state: &RunState,
+    run_id: &str,
+    before: &BeforeTheLoad,
+    api: &Api,
+) -> RunStart {
+    let path = counter_key(harness, run_id);
+    let outside_traffic = harness.path.is_some() || api.shared;
+    let initial = before.initial;
+    use run_start::Model;
+    let model = match (&workload.open, &workload.step_plan, workload.user_plan) {
+        (Some(_), _, _) if !harness.rate_steps.is_empty() => Model::OpenStepped,
+        (Some(_), _, _) => Model::Open,
+        (None, Some(_), _) => Model::Stepped,
+        (None, None, Some(_)) => Model::TestPlan,
+        (None, None, None) if harness.user_rate.is_some() => Model::Paced,
+        (None, None, None) => Model::Closed,
+    };
+    RunStart {
+        schema_version: run_start::RUN_START_SCHEMA_VERSION,
+        run_id: run_id.to_owned(),
+        node: harness.node_id.map_or(0, NonZeroU16::get),
+        host: target.host.clone(),
+        local_stage: target.is_local_stage(),
+        path,
+        outside_traffic,
+        other_nodes_write: harness.node_id.is_some(),
+        initial_count: initial,
+        users: workload.peak_users,
+        model,
+        planned_duration_s: workload.planned.map(|d| d.as_secs_f64()),
+        started_at_unix_ns: started_at_unix_ns(state),
+        thresholds: StartThresholds {
+            max_p99_ms: harness.max_p99,
+            max_error_rate: harness.max_error_rate,
+            min_ok: harness.min_ok,
+        },
+        user_rate: harness.user_rate,
+        // The open model's windows begin at its schedule's origin, known later.
+        windows: match workload.open {
+            None => workload.windows.clone(),
+            Some(_) => vec![],
+        },
+        max_unwritten_records: crate::load::recorder::MAX_UNWRITTEN,
+        command_line: redacted(std::env::args()),
+        api: Some(api.described.clone()),
+        loadtest_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
 /// The run directory, made before the load, and what the run exports
-/// while it goes (per-second.jsonl there; /metrics on `listener`).
+/// while it goes (per-second.jsonl there; /metrics on `listener`), and
+/// its record: run.json, and the observations streamed as they come.
 fn start_live(
     dir: &std::path::Path,
     listener: Option<tokio::net::TcpListener>,
     state: &Arc<RunState>,
-    run_id: &str,
-    node: u16,
-) -> anyhow::Result<LiveExport> {
+    started: &RunStart,
+) -> anyhow::Result<(LiveExport, stream::ObservationStream)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let labels = RunLabels {
-        run_id: run_id.to_owned(),
-        node,
+        run_id: started.run_id.clone(),
+        node: started.node,
     };
-    LiveExport::start(listener, state, dir, labels)
+    let live = LiveExport::start(listener, state, dir, labels)?;
+    Ok((live, stream::begin(dir, state, started)?))
 }
 
 /// The `--host`, or the local stage (with its nemesis, if asked for).
@@ -684,6 +790,7 @@ fn judge(
         windows,
         per_user_rps: harness.user_rate,
         server_timing,
+        unrecorded: 0,
     };
     let thresholds = Thresholds {
         max_p99_ms: harness.max_p99,
@@ -697,6 +804,9 @@ fn judge(
     summary
         .files
         .insert("per_second".into(), files::PER_SECOND.into());
+    summary
+        .files
+        .insert("run_start".into(), files::RUN_START.into());
     (summary, ops)
 }
 

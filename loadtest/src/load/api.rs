@@ -128,14 +128,15 @@ impl Api {
             (false, true) => Refusals::GatewayOnly,
         };
         let shared = !o.request.names_key() && !o.exclusive;
+        let count_at = o
+            .count_at
+            .clone()
+            .or_else(|| contract.then(|| CountPointer::member("count")));
         Ok(Self {
             client,
             counting,
             read,
-            count_at: o
-                .count_at
-                .clone()
-                .or_else(|| contract.then(|| CountPointer::member("count"))),
+            count_at: count_at.clone(),
             refusals,
             expect: contract.then(|| (CountPointer::member("path"), key.to_owned())),
             shared,
@@ -145,10 +146,44 @@ impl Api {
                     ReadLine::None => "none".into(),
                     ReadLine::Request(r) => r.to_string(),
                 },
-                count_at: o.count_at.as_ref().map(CountPointer::quoted),
+                count_at: count_at.as_ref().map(CountPointer::to_string),
+                read_count_at: o.read_count_at.as_ref().map(CountPointer::to_string),
                 shared,
             },
         })
+    }
+
+    /// The count now, read as a run read it (`facts`, from its run.json or
+    /// summary.json; `None`: our contract), at `host`: what `report` and
+    /// `merge` do for a run that was killed before its own last read.
+    /// `headers` and `cacert` are given again (run.json keeps no secrets).
+    pub async fn read_again(
+        host: &str,
+        key: &str,
+        facts: Option<&RequestFacts>,
+        headers: &[Header],
+        cacert: Option<&std::path::Path>,
+    ) -> Result<u64, String> {
+        let mut options = ApiOptions {
+            cacert: cacert.map(std::path::Path::to_path_buf),
+            ..ApiOptions::default()
+        };
+        options.request.headers = headers.to_vec();
+        if let Some(f) = facts {
+            options.request.line = f.request.parse()?;
+            options.read = Some(f.read.parse()?);
+            options.read_count_at = f
+                .read_count_at
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| format!("{e}"))?;
+        }
+        let mut api = Self::new(host, key, &options).map_err(|e| e.0)?;
+        if api.reads_by_counting() {
+            return Err("this run's API has no read (--read none): its count cannot be read now without counting".into());
+        }
+        api.read().await.map_err(|e| format!("{e:#}"))
     }
 
     /// Our contract's API at `host` (the local stage's warm-up, examples).
@@ -342,7 +377,7 @@ impl Api {
         };
         let at = self.count_at.as_ref().map(CountPointer::quoted);
         if let (Some(count), Some(at)) = (answer.count, &at) {
-            self.described.count_at = Some(at.clone());
+            self.described.count_at = self.count_at.as_ref().map(CountPointer::to_string);
             status(&format!(
                 "First answer to {line}: {} {} → count {count} at {at}",
                 x.status,

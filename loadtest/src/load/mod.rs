@@ -14,6 +14,7 @@ pub mod request;
 pub mod schedule;
 pub mod signals;
 pub mod start;
+pub mod stream;
 pub mod target;
 pub mod users;
 pub mod warmup;

@@ -83,9 +83,21 @@ fn header(o: &mut String, s: &Summary, dir: &Path) {
             ""
         }
     );
+    let killed = s.killed.as_ref().map(|k| {
+        format!(
+            "the run ended without writing a summary; judged afterwards from the {} records on disk ({})",
+            k.records_on_disk,
+            match &k.final_count_from {
+                Some(from) => format!("count after the kill read at {from}"),
+                None => "no count after the kill".to_owned(),
+            }
+        )
+    });
+    let interrupted = s.interrupted_by.clone().filter(|_| killed.is_none());
     for (label, why) in [
+        ("Killed", &killed),
         ("Aborted", &s.aborted),
-        ("Interrupted by", &s.interrupted_by),
+        ("Interrupted by", &interrupted),
         ("Inconclusive", &s.verdict.inconclusive_reason),
     ] {
         if let Some(why) = why {

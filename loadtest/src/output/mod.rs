@@ -1,6 +1,8 @@
 //! What a run leaves behind: the run directory, the terminal text, the
-//! HTML report and its charts (with a timeline of what failed).
+//! HTML report and its charts (with a timeline of what failed); and
+//! `compare`'s table.
 
+pub mod compare;
 pub mod html;
 pub mod plot;
 pub mod run_dir;

@@ -413,13 +413,22 @@ fn usl_panel(area: &Area<'_>, steps: &[StepStats], usl: Option<&UslFit>) -> Resu
 
 /// Latency by percentile (from the HDR histogram), on the usual "nines"
 /// axis (0, 90, 99, 99.9 % equally spaced), as HdrHistogram's plots draw
-/// it, so the tail is not squeezed into the last pixels.
-pub fn percentiles(points: &[(f64, f64)]) -> String {
+/// it, so the tail is not squeezed into the last pixels. With a baseline
+/// (`--baseline`), its curve beside this run's, dashed, both named.
+pub fn percentiles(
+    label: &str,
+    points: &[(f64, f64)],
+    baseline: Option<(&str, &[(f64, f64)])>,
+) -> String {
     let nines = |percent: f64| -(1.0 - (percent / 100.0).min(0.999_9)).log10();
-    let shown: Vec<(f64, f64)> = points.iter().map(|&(p, ms)| (nines(p), ms)).collect();
+    let shown =
+        |p: &[(f64, f64)]| -> Vec<(f64, f64)> { p.iter().map(|&(p, ms)| (nines(p), ms)).collect() };
+    let this = shown(points);
+    let base = baseline.map(|(name, p)| (name, shown(p)));
     svg((SIZE.0, 280), |root| {
-        let max_x = (max_of(shown.iter().map(|p| p.0), 1.0) - 1e-6).ceil();
-        let max_y = max_of(shown.iter().map(|p| p.1), 0.001);
+        let all = || this.iter().chain(base.iter().flat_map(|(_, b)| b.iter()));
+        let max_x = (max_of(all().map(|p| p.0), 1.0) - 1e-6).ceil();
+        let max_y = max_of(all().map(|p| p.1), 0.001);
         let mut c = chart(root, "latency by percentile, all requests", 8, 34)
             .build_cartesian_2d(0f64..max_x, 0f64..max_y * 1.1)
             .map_err(msg)?;
@@ -433,8 +442,24 @@ pub fn percentiles(points: &[(f64, f64)]) -> String {
             })
             .draw()
             .map_err(msg)?;
-        c.draw_series(LineSeries::new(shown.iter().copied(), P50.stroke_width(2)))
-            .map_err(msg)?;
-        Ok(())
+        let style = P50.stroke_width(2);
+        c.draw_series(LineSeries::new(this.iter().copied(), style))
+            .map_err(msg)?
+            .label(format!("this run ({label})"))
+            .legend(legend_line(style));
+        let Some((name, b)) = &base else {
+            return Ok(());
+        };
+        let dashed = P99.stroke_width(2);
+        c.draw_series(DashedLineSeries::new(b.iter().copied(), 6, 4, dashed))
+            .map_err(msg)?
+            .label(format!("baseline ({name})"))
+            .legend(legend_line(dashed));
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(msg)
     })
 }

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! <out-dir>/<run-id>/[node-<n>/]
+//!   run.json            what the run is, written as its load begins
 //!   summary.json        machine-readable result (README: "summary.json")
-//!   observations.bin    every request, 32-byte records (see observation.rs)
+//!   observations.bin    every request, 32-byte records (see observation.rs),
+//!                       streamed as the run goes (load/stream.rs)
 //!   latency.hgrm        percentile distribution, HdrHistogram text format
 //!   latency.hdr         the histogram, serialized (V2), mergeable
 //!   report.html         self-contained report, charts as inline SVG
@@ -13,8 +15,9 @@
 //! ```
 //!
 //! The names are [`crate::analysis::summary::files`]: summary.json lists
-//! them, and this module writes them (all but per-second.jsonl, which
-//! `load/per_second.rs` writes during the run).
+//! them, and this module writes them (all but those written during the
+//! run: per-second.jsonl by `load/per_second.rs`, run.json and
+//! observations.bin by `load/stream.rs`).
 
 use std::fmt::Write as _;
 use std::io::BufWriter;
@@ -29,6 +32,7 @@ use super::{html, plot, timeline};
 use crate::analysis::observation::{self, Observation};
 use crate::analysis::stats::histogram;
 use crate::analysis::summary::{Summary, files};
+use crate::load::stream::Streamed;
 
 /// goose's own report, beside ours.
 pub const GOOSE_REPORT: &str = "goose-report.html";
@@ -43,16 +47,83 @@ pub fn path(out: &Path, run_id: &str, node: Option<NonZeroU16>) -> PathBuf {
     }
 }
 
+/// A whole run directory from memory: the observations, the histogram,
+/// summary.json and the report.
 pub fn write_run(dir: &Path, summary: &Summary, ops: &[Observation]) -> anyhow::Result<()> {
+    write_observations(dir, ops)?;
     let h = histogram(ops);
     write_histogram(dir, &h)?;
-    let file = std::fs::File::create(dir.join(files::OBSERVATIONS))?;
-    observation::write_all(BufWriter::new(file), ops)?;
-    write_summary(dir, summary, &h)
+    write_summary(dir, summary, &h, None)
+}
+
+/// The end of a run whose observations were streamed: its histogram,
+/// summary.json and report, and the observations whole only if streaming
+/// them failed (else they are on disk already).
+pub fn finish_run(
+    dir: &Path,
+    summary: &Summary,
+    ops: &[Observation],
+    streamed: &Streamed,
+    baseline: Option<&Baseline>,
+) -> anyhow::Result<()> {
+    let h = histogram(ops);
+    write_histogram(dir, &h)?;
+    if let Streamed::Failed(why) = streamed {
+        tracing::warn!("{why}");
+        write_observations(dir, ops)?;
+    }
+    write_summary(dir, summary, &h, baseline)
+}
+
+/// observations.bin, whole.
+pub fn write_observations(dir: &Path, ops: &[Observation]) -> anyhow::Result<()> {
+    let path = dir.join(files::OBSERVATIONS);
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    observation::write_all(BufWriter::new(file), ops)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Another run's latencies, drawn beside this one's (`--baseline DIR`).
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// Its run id (or directory name).
+    pub label: String,
+    /// (percentile, ms), as [`percentile_points`] gives them.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The baseline run in `dir`: its latency.hdr (every run and merge has
+/// one), named by its summary's run id. Refused (exit 2) when unreadable.
+pub fn read_baseline(dir: &Path) -> anyhow::Result<Baseline> {
+    let usage = |why: String| crate::UsageError(format!("--baseline {}: {why}", dir.display()));
+    let bytes = std::fs::read(dir.join(files::HISTOGRAM)).map_err(|e| {
+        usage(format!(
+            "no {} to read ({e}): give a run directory",
+            files::HISTOGRAM
+        ))
+    })?;
+    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| usage(format!("{} is not a histogram: {e:?}", files::HISTOGRAM)))?;
+    let label = std::fs::read_to_string(dir.join(files::SUMMARY))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["run_id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| dir.display().to_string());
+    Ok(Baseline {
+        label,
+        points: percentile_points(&h),
+    })
 }
 
 /// summary.json, the charts and report.html (all but the observations).
-pub fn write_summary(dir: &Path, summary: &Summary, h: &Histogram<u64>) -> anyhow::Result<()> {
+pub fn write_summary(
+    dir: &Path,
+    summary: &Summary,
+    h: &Histogram<u64>,
+    baseline: Option<&Baseline>,
+) -> anyhow::Result<()> {
     std::fs::write(
         dir.join(files::SUMMARY),
         serde_json::to_string_pretty(summary)?,
@@ -76,7 +147,16 @@ pub fn write_summary(dir: &Path, summary: &Summary, h: &Histogram<u64>) -> anyho
         std::fs::write(dir.join(files::PLOT_LATENCY_VS_THROUGHPUT), &curve)?;
         charts.insert(0, ("Latency against load", curve));
     }
-    charts.push(("Percentiles", plot::percentiles(&percentile_points(h))));
+    let base = baseline.map(|b| (b.label.as_str(), b.points.as_slice()));
+    let title = if baseline.is_some() {
+        "Percentiles, beside the baseline's"
+    } else {
+        "Percentiles"
+    };
+    charts.push((
+        title,
+        plot::percentiles(&summary.run.run_id, &percentile_points(h), base),
+    ));
     if let Some(why) = timeline::why_it_failed(&summary.verdict) {
         charts.insert(0, ("Why it failed", why));
     }

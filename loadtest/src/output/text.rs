@@ -38,7 +38,11 @@ fn api(o: &mut impl Write, s: &Summary) -> fmt::Result {
     };
     let ours = a.request == "POST /visits?path={key}" && a.read == "GET /visits?path={key}";
     if !ours {
-        let at = a.count_at.as_deref().unwrap_or("not found");
+        let at = match a.count_at.as_deref() {
+            None => "not found",
+            Some("") => "\"\" (the whole body)",
+            Some(p) => p,
+        };
         writeln!(
             o,
             "  counted by {}, count at {at}; read: {}",
@@ -93,7 +97,9 @@ fn verdict(o: &mut impl Write, s: &Summary) -> fmt::Result {
     if let Some(reason) = &s.aborted {
         writeln!(o, "ABORTED: {reason}")?;
     }
-    if let Some(signal) = &s.interrupted_by {
+    if let Some(k) = &s.killed {
+        killed(o, k)?;
+    } else if let Some(signal) = &s.interrupted_by {
         writeln!(
             o,
             "INTERRUPTED by {signal}: the load stopped early; the record below is what the run saw until then"
@@ -103,6 +109,42 @@ fn verdict(o: &mut impl Write, s: &Summary) -> fmt::Result {
         writeln!(o, "Stopped at a bound: {reason}")?;
     }
     Ok(())
+}
+
+/// A run killed before it wrote its summary: what was judged of it.
+fn killed(o: &mut impl Write, k: &crate::analysis::summary::Killed) -> fmt::Result {
+    let who = match k.nodes.as_slice() {
+        [0] => "the run".to_owned(),
+        [n] => format!("node {n}"),
+        nodes => format!(
+            "nodes {}",
+            nodes
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    writeln!(
+        o,
+        "KILLED: {who} ended without writing a summary (SIGKILL, the OOM killer, a timeout...): judged afterwards from the {} records on disk{}",
+        k.records_on_disk,
+        match k.torn_bytes {
+            0 => String::new(),
+            n => format!(" (and {n} bytes of a record cut short, not judged)"),
+        }
+    )?;
+    match &k.final_count_from {
+        Some(from) => writeln!(
+            o,
+            "  the count after the kill read at {from}; up to {} requests sent but never recorded judged as unknown",
+            k.unrecorded_at_most
+        ),
+        None => writeln!(
+            o,
+            "  no count after the kill: accounting and completeness not judged"
+        ),
+    }
 }
 
 fn requests(o: &mut impl Write, s: &Summary) -> fmt::Result {
@@ -340,10 +382,15 @@ fn generator(o: &mut impl Write, s: &Summary) -> fmt::Result {
     let g = &s.generator;
     writeln!(
         o,
-        "\nGenerator CPU: {} of one core ({} cores){}",
-        g.cpu_percent_of_one_core
-            .map_or("unknown".to_owned(), |c| format!("{c:.0}%")),
-        g.cores,
+        "\nGenerator CPU: {}{}",
+        match (g.cpu_percent_of_one_core, g.cores) {
+            // A killed run measured neither.
+            (None, 0) => "unknown".to_owned(),
+            (cpu, cores) => format!(
+                "{} of one core ({cores} cores)",
+                cpu.map_or("unknown".to_owned(), |c| format!("{c:.0}%"))
+            ),
+        },
         if g.saturated {
             "  WARNING: the generator saturated the machine; latencies include its own queueing"
         } else {

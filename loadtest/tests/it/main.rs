@@ -1,12 +1,15 @@
 //! loadtest's integration tests, one binary: the real `loadtest` executable
 //! against the local stage, a deliberately racy counter, a failing stage,
-//! and three generator nodes merged.
+//! three generator nodes merged, runs killed and judged afterwards, and
+//! runs compared.
 
+mod compare;
 mod foreign;
 mod helpers;
 mod inconclusive;
 mod installed;
 mod interrupt;
+mod killed;
 mod memory;
 mod metrics;
 mod nemesis;

@@ -240,6 +240,7 @@ fn fake_open_node(out: &std::path::Path, run_id: &str, node: u16, dropped: Optio
         server_timing: None,
         windows: vec![],
         per_user_rps: None,
+        unrecorded: 0,
     };
     let mut summary = analyse(
         evidence,

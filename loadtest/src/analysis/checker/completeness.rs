@@ -43,9 +43,15 @@ pub(super) fn completeness(h: &History<'_>, ok: OkOps<'_>) -> CheckResult {
         missing,
         orphans,
         orphan_runs,
-    } = Sweep::over(&survey.returned, &thresholds);
+    } = Sweep::over(&survey.returned, &thresholds, h.unrecorded);
     let (lo, hi) = (h.initial, h.final_count);
-    let unknown = survey.unknown.len();
+    let unknown = match h.unrecorded {
+        0 => survey.unknown.len().to_string(),
+        n => format!(
+            "{} recorded + up to {n} never recorded",
+            survey.unknown.len()
+        ),
+    };
     if orphans == 0 {
         return result(
             CheckName::Completeness,
@@ -112,14 +118,15 @@ struct Sweep {
 }
 
 impl Sweep {
-    /// `thresholds[k]`: unknown k can have taken only counts above it.
-    fn over(returned: &Returned, thresholds: &[u64]) -> Self {
+    /// `thresholds[k]`: unknown k can have taken only counts above it;
+    /// `anytime` more unknowns (never recorded) can have taken any count.
+    fn over(returned: &Returned, thresholds: &[u64], anytime: u64) -> Self {
         // Thresholds in increasing order: the unknowns free for a count are
         // a prefix of this order, growing with the count.
         let mut sorted_thresholds = thresholds.to_vec();
         sorted_thresholds.sort_unstable();
         let mut admitted = 0usize;
-        let mut free = 0u64;
+        let mut free = anytime;
         let mut sweep = Self {
             missing: 0,
             orphans: 0,
@@ -146,7 +153,7 @@ impl Sweep {
 }
 
 /// The passing detail: every count in `(lo, hi]` returned or owned.
-fn all_owned(lo: u64, hi: u64, missing: u64, unknown: usize) -> String {
+fn all_owned(lo: u64, hi: u64, missing: u64, unknown: String) -> String {
     match missing {
         0 => format!("every count in ({lo}, {hi}] was returned by an ok response"),
         1 => format!(
