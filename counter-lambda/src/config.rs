@@ -1,6 +1,6 @@
 //! Configuration, read from the environment once per Lambda instance.
 //!
-//! Every variable is documented in the README ("Configuration"); parsing
+//! Every variable is documented in docs/configuration.md; parsing
 //! takes a lookup function so tests need not touch the process environment.
 
 use std::time::Duration;

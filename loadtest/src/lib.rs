@@ -56,6 +56,10 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if cli.run.harness.help_all {
+        print!("{}", cli::all_options_help());
+        return ExitCode::SUCCESS;
+    }
     if cli.run.harness.help_goose {
         print!("{}", cli::goose_help());
         return ExitCode::SUCCESS;

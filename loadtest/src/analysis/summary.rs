@@ -1,6 +1,6 @@
 //! `summary.json`: the machine-readable result of a run (or of a merge).
 //! Field names are stable; `schema_version` changes if they ever must.
-//! Documented field by field in README.md ("summary.json").
+//! Documented field by field in docs/run-directory.md.
 
 use serde::{Deserialize, Serialize};
 

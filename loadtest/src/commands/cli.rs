@@ -93,7 +93,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "DIR", default_value_os_t = default_out_dir())]
     pub out_dir: PathBuf,
 
-    /// Fail (exit 1) when p99 exceeds this; with --steps, see README.
+    /// Fail (exit 1) when p99 exceeds this (with --steps: per step).
     ///
     /// With --steps it judges each step instead: the knee is the last step
     /// within it, and the run fails only when its first step misses it.
@@ -172,13 +172,17 @@ pub struct HarnessArgs {
     #[arg(long)]
     pub help_goose: bool,
 
+    /// List every option of the harness (--help shows the common ones).
+    #[arg(long)]
+    pub help_all: bool,
+
     /// Draw the run in DIR's percentiles beside this run's.
     ///
     /// In report.html: the latency percentile curve of another run (a baseline).
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
 
-    /// Seconds of unmeasured warm-up (README).
+    /// Seconds of unmeasured warm-up.
     ///
     /// Before the first step, and before a plain run on the local stage.
     #[arg(long, value_name = "SECS", default_value_t = 3)]
@@ -190,7 +194,7 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_ok: u64,
 
-    /// Inject faults: latency,throttle,errors,pause,restart (README).
+    /// Inject faults into the local stage: latency,throttle,errors,pause,restart.
     ///
     /// Into the local stage, kinds in turn: one window of --nemesis-duration
     /// seconds (3) every --nemesis-interval seconds (8), the first after one
@@ -223,7 +227,7 @@ pub struct HarnessArgs {
 }
 
 /// How a visit is sent and the count read: ours by default, any API's
-/// with these (README "Judging your own counter").
+/// with these (docs/own-counter.md).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "The API under test")]
 pub struct ApiArgs {
@@ -445,11 +449,21 @@ fn common_goose() -> Vec<(&'static str, Option<String>)> {
 /// and the goose options people use, one line each; the rest of goose's
 /// options are still accepted, and listed by `--help-goose`.
 pub fn short_command() -> clap::Command {
+    command(false)
+}
+
+/// `--help-all`: every option of the harness (goose's stay behind
+/// `--help-goose`).
+pub fn all_options_help() -> String {
+    command(true).render_help().to_string()
+}
+
+fn command(all: bool) -> clap::Command {
     let common = common_goose();
     let mut cmd = Cli::command()
         .long_about(None)
         .disable_help_subcommand(true)
-        .after_help("All of goose's options: loadtest --help-goose. Exit code: 0 pass, 1 fail (verdict, threshold, abort), 2 usage error, 130/143 interrupted.");
+        .after_help("More options: --help-all (the harness), --help-goose (goose). Exit code: 0 pass, 1 fail (verdict, threshold, abort), 2 usage error, 130/143 interrupted.");
     let goose_ids: Vec<String> = GooseConfiguration::command()
         .get_arguments()
         .map(|a| a.get_id().to_string())
@@ -474,12 +488,13 @@ pub fn short_command() -> clap::Command {
             }
         });
     }
-    // In README and docs/; kept off the one screen.
-    for id in [
+    // Behind --help-all (and in docs/); kept off the one screen.
+    let rarer = [
         "nemesis_interval",
         "nemesis_duration",
         "metrics_linger",
         "help_goose",
+        "help_all",
         "abort_min_requests",
         "run_id",
         "start_at",
@@ -487,7 +502,15 @@ pub fn short_command() -> clap::Command {
         "path_prefix",
         "read_count_at",
         "failed_status",
-    ] {
+        "warmup_secs",
+        "min_ok",
+        "step_secs",
+        "max_users",
+        "counting_body",
+        "exclusive",
+        "baseline",
+    ];
+    for id in rarer.into_iter().filter(|_| !all) {
         cmd = cmd.mut_arg(id, |a| a.hide(true));
     }
     cmd.mut_args(|a| a.long_help(None))

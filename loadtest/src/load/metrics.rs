@@ -252,7 +252,7 @@ impl Collector for LiveCollector {
     }
 }
 
-/// The figures as metrics, every name prefixed `loadtest_` (README,
+/// The figures as metrics, every name prefixed `loadtest_` (docs/metrics.md,
 /// "Metrics during a run").
 fn encode_figures(
     e: &mut DescriptorEncoder,

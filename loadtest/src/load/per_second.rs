@@ -26,7 +26,7 @@ use super::progress::{Figures, quantile_ms};
 use super::users::RunState;
 use crate::analysis::summary::files;
 
-/// One line of `per-second.jsonl` (field names are stable; README).
+/// One line of `per-second.jsonl` (field names are stable; docs/run-directory.md).
 #[derive(Debug, Serialize)]
 pub struct SecondLine {
     /// Second `n` of the run's clock: from `n` s to `n + 1` s (less for

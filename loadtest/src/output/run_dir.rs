@@ -3,7 +3,7 @@
 //! ```text
 //! <out-dir>/<run-id>/[node-<n>/]
 //!   run.json            what the run is, written as its load begins
-//!   summary.json        machine-readable result (README: "summary.json")
+//!   summary.json        machine-readable result (docs/run-directory.md)
 //!   observations.bin    every request, 32-byte records (see observation.rs),
 //!                       streamed as the run goes (load/stream.rs)
 //!   latency.hgrm        percentile distribution, HdrHistogram text format
