@@ -4,7 +4,7 @@
 //! the client's. Pure: no I/O, no clock of its own (times are passed in).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
@@ -205,7 +205,9 @@ fn match_path(route: &str, segments: &[&str]) -> Option<(bool, usize, BTreeMap<S
     for (i, part) in parts.iter().enumerate() {
         if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix("+}")) {
             // A greedy variable takes one segment or more.
-            let rest = segments.get(i..).filter(|r| !r.is_empty() && r[0] != "")?;
+            let rest = segments
+                .get(i..)
+                .filter(|r| !r.is_empty() && !r[0].is_empty())?;
             params.insert(name.to_owned(), decode(&rest.join("/")));
             return Some((true, literal, params));
         }
@@ -485,6 +487,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::super::template::RouteKey;
     use super::*;
+    use std::time::Duration;
 
     fn route(key: &str) -> Route {
         let key = match key.split_once(' ') {

@@ -148,9 +148,10 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Environments alive at once, at most so far; the limit.
-    pub fn environments(&self) -> (u64, u64) {
-        (self.state().peak as u64, self.limit as u64)
+    /// Environments alive at once, at most so far; the limit; alive now.
+    pub fn environments(&self) -> (u64, u64, u64) {
+        let s = self.state();
+        (s.peak as u64, self.limit as u64, s.alive as u64)
     }
 
     /// Hands `event` to a free environment, or to a new one (a cold
@@ -350,14 +351,25 @@ async fn run(pool: Arc<Pool>, id: u64, first: Job) {
     let mut init = Some(spawned.elapsed());
     let mut job = first;
     loop {
-        match invoke(&pool, &mut env, next, job, init.take()).await {
+        let mut freed = false;
+        match invoke(
+            &pool,
+            &mut env,
+            (next, &handle, &mut freed),
+            job,
+            init.take(),
+        )
+        .await
+        {
             Some(n) => next = n,
             None => {
                 env.kill(&pool).await;
                 return pool.gone(id);
             }
         }
-        pool.free(handle.clone());
+        if !freed {
+            pool.free(handle.clone());
+        }
         match wait_for_job(&pool, &mut env, &mut jobs, id).await {
             Some(j) => job = j,
             None => return env.kill(&pool).await,
@@ -406,10 +418,18 @@ async fn wait_for_job(
 
 /// One invocation. Returns the runtime's next `next` when the
 /// environment lives on, `None` when it must be reset (timeout, exit).
+///
+/// The environment is offered for the next invocation as soon as its
+/// answer is posted (`freed`): that invocation's event is delivered at
+/// the runtime's next `next`, a moment later. AWS does not say whether an
+/// environment between its answer and its `next` takes new work; taking
+/// it spares a client on loopback, whose next request can arrive inside
+/// that moment, a cold start per request that a client across a network
+/// does not see. One event at a time per environment still holds.
 async fn invoke(
     pool: &Pool,
     env: &mut Environment,
-    next: oneshot::Sender<Delivery>,
+    (next, handle, freed): (oneshot::Sender<Delivery>, &Handle, &mut bool),
     job: Job,
     init: Option<Duration>,
 ) -> Option<oneshot::Sender<Delivery>> {
@@ -431,7 +451,11 @@ async fn invoke(
         // The runtime gave up its `next` before the event came.
         Err(Ended::Crashed)
     } else {
-        serve_invocation(env, &request_id, &mut done, started + spec.timeout).await
+        let free = || {
+            pool.free(handle.clone());
+            *freed = true;
+        };
+        serve_invocation(env, &request_id, &mut done, started + spec.timeout, free).await
     };
     let duration = match ended {
         Err(Ended::Timeout) => spec.timeout,
@@ -474,7 +498,9 @@ async fn serve_invocation(
     request_id: &str,
     done: &mut Option<oneshot::Sender<Outcome>>,
     deadline: Instant,
+    free: impl FnOnce(),
 ) -> Result<oneshot::Sender<Delivery>, Ended> {
+    let mut free = Some(free);
     let timeout = tokio::time::sleep_until(deadline.into());
     tokio::pin!(timeout);
     loop {
@@ -486,6 +512,11 @@ async fn serve_invocation(
                         continue;
                     }
                     let _ = reply.send(Reply::Accepted);
+                    // Free before the caller hears: its next request may
+                    // come at once.
+                    if let Some(free) = free.take() {
+                        free();
+                    }
                     if let Some(d) = done.take() {
                         let _ = d.send(if error { Outcome::FunctionError } else { Outcome::Response(body) });
                     }

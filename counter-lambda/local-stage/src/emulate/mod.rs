@@ -757,7 +757,12 @@ mod tests {
     fn a_missing_bootstrap_says_how_to_build_one() {
         let empty = tempfile::tempdir().expect("tempdir");
         let named = find_bootstrap(Some(empty.path().join("nope")), empty.path());
-        assert!(named.unwrap_err().to_string().contains("does not exist"));
+        assert!(
+            named
+                .expect_err("refused")
+                .to_string()
+                .contains("does not exist")
+        );
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct StageFigures {
     pub init_ms_max: Option<f64>,
     /// Execution environments alive at once, at most.
     pub environments_peak: u64,
+    /// Execution environments alive now (free or busy).
+    #[serde(default)]
+    pub environments_alive: u64,
     /// The most the stage allowed: the reserved concurrency, else the
     /// account's.
     pub environments_limit: u64,
@@ -185,7 +188,8 @@ impl Tally {
         self.max_memory_used_mb = self.max_memory_used_mb.max(Some(inv.max_memory_used_mb));
     }
 
-    pub fn figures(&self, environments: (u64, u64), memory_size_mb: u32) -> StageFigures {
+    /// `environments`: at peak, the limit, alive now.
+    pub fn figures(&self, environments: (u64, u64, u64), memory_size_mb: u32) -> StageFigures {
         let mut init = self.init_ms.clone();
         init.sort_by(f64::total_cmp);
         let mut billed = self.billed_ms.clone();
@@ -206,6 +210,7 @@ impl Tally {
             init_ms_max: init.last().copied(),
             environments_peak: environments.0,
             environments_limit: environments.1,
+            environments_alive: environments.2,
             memory_size_mb,
             max_memory_used_mb: self.max_memory_used_mb,
             billed_ms_mean: mean(billed.iter().map(|b| f64::from(*b)).sum()),
@@ -284,7 +289,7 @@ mod tests {
         ] {
             t.invocation(&inv(d, init, Ended::Normally));
         }
-        let f = t.figures((2, 50), 128);
+        let f = t.figures((2, 50, 1), 128);
         assert_eq!((f.invocations, f.cold_starts), (4, 2));
         assert_eq!((f.init_ms_p50, f.init_ms_max), (Some(10.0), Some(30.0)));
         // Billed: 12, 3, 31, 4.
@@ -292,6 +297,6 @@ mod tests {
         assert_eq!(f.billed_ms_p99, Some(31.0));
         assert_eq!(f.billed_ms_mean, Some(12.5));
         assert_eq!((f.environments_peak, f.environments_limit), (2, 50));
-        assert_eq!(Tally::default().figures((0, 1), 128).billed_ms_p50, None);
+        assert_eq!(Tally::default().figures((0, 1, 0), 128).billed_ms_p50, None);
     }
 }

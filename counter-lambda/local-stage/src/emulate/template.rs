@@ -773,16 +773,24 @@ Resources:
     #[test]
     fn templates_it_cannot_serve_are_refused_with_the_reason() {
         let rest = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        E: {Type: Api, Properties: {Path: /x, Method: get}}\n";
-        assert!(parse(rest).unwrap_err().contains("REST"));
+        assert!(parse(rest).expect_err("refused").contains("REST"));
         assert!(
             parse("Resources: {}\n")
-                .unwrap_err()
+                .expect_err("refused")
                 .contains("no AWS::Serverless::Function")
         );
-        assert!(parse(": not yaml : [").unwrap_err().contains("YAML"));
+        assert!(
+            parse(": not yaml : [")
+                .expect_err("refused")
+                .contains("YAML")
+        );
         let bad_path = SMALL.replace("Path: /things", "Path: '/{all+}/x'");
-        assert!(parse(&bad_path).unwrap_err().contains("greedy"));
+        assert!(parse(&bad_path).expect_err("refused").contains("greedy"));
         let bad_number = SMALL.replace("Default: 50", "Default: fast");
-        assert!(parse(&bad_number).unwrap_err().contains("not a number"));
+        assert!(
+            parse(&bad_number)
+                .expect_err("refused")
+                .contains("not a number")
+        );
     }
 }
