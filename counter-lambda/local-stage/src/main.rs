@@ -189,7 +189,15 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 }
 
 /// `--emulate-aws`: serves until Ctrl-C, then prints the stage's figures.
-async fn emulated(options: EmulationOptions) -> anyhow::Result<()> {
+async fn emulated(mut options: EmulationOptions) -> anyhow::Result<()> {
+    if options.log_dir.is_none() {
+        // Kept after the stage stops, for the user to read.
+        let dir = tempfile::Builder::new()
+            .prefix("emulated-stage-")
+            .tempdir()
+            .context("making a log directory")?;
+        options.log_dir = Some(dir.keep());
+    }
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .context("listening for Ctrl-C")?;
     let stage = EmulatedStage::start(options)

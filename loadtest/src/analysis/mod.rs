@@ -12,14 +12,18 @@
 //! - [`open`]: the open model's offered and achieved arrivals, dropped ones;
 //! - [`summary`]: what `summary.json` holds;
 //! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
-//! - [`cost`]: the cost and quota model behind `loadtest plan`.
+//! - [`cost`]: the cost and quota model behind `loadtest plan`;
+//! - [`lambda_reports`]: Lambda's REPORT lines read (emulated or exported);
+//! - [`stage`]: the emulated stage's figures in a summary.
 
 pub mod analyse;
 pub mod checker;
 pub mod cost;
 pub mod faults;
+pub mod lambda_reports;
 pub mod observation;
 pub mod open;
+pub mod stage;
 pub mod stats;
 pub mod summary;
 pub mod usl;

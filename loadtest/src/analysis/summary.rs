@@ -21,6 +21,8 @@ pub mod files {
     pub const PLOT_LATENCY_VS_THROUGHPUT: &str = "latency-vs-throughput.svg";
     /// A run's timeline as it went, one JSON line a second (load/per_second.rs).
     pub const PER_SECOND: &str = "per-second.jsonl";
+    /// The emulated stage's REPORT lines, one per invocation (`--emulate-aws`).
+    pub const LAMBDA_REPORTS: &str = "lambda-reports.log";
 
     /// The files every run has, by role.
     pub const ALWAYS: [(&str, &str); 6] = [
@@ -102,6 +104,9 @@ pub struct Summary {
     /// cost; empty without one.
     #[serde(default)]
     pub faults: Vec<super::faults::FaultReport>,
+    /// The emulated stage's own figures (`--emulate-aws`); null otherwise.
+    #[serde(default)]
+    pub stage: Option<super::stage::StageFigures>,
     /// When the load began (`--start-at`) and, for a merge, how far apart
     /// the nodes began. Flattened: its fields are top-level.
     #[serde(flatten, default)]

@@ -225,6 +225,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
 
     let faults = target.stop_nemesis().await;
     let final_read = read_final_count(&http, &target.host, &path).await;
+    let stage = crate::load::emulation::finish(&target, &dir);
     let local_stage = target.is_local_stage();
     let host = target.host.clone();
     drop(target);
@@ -250,6 +251,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         (initial, final_read),
     );
     summary.start = start;
+    crate::load::emulation::record(&mut summary, stage);
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::write_run(&dir, &summary, &ops)?;
     final_metrics.linger(harness.metrics_linger).await;
@@ -288,12 +290,17 @@ async fn read_final_count(http: &reqwest::Client, host: &str, path: &str) -> Res
 /// The `--host`, or the local stage (with its nemesis, if asked for).
 async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyhow::Result<Target> {
     let nemesis = nemesis_spec(harness);
-    let target = Target::open(
-        goose.host.as_deref(),
-        &harness.path_prefix,
-        nemesis.as_ref(),
-    )
-    .await?;
+    let target = match crate::load::emulation::spec(harness, goose.host.as_deref())? {
+        Some(spec) => crate::load::emulation::open(&spec, &harness.path_prefix).await?,
+        None => {
+            Target::open(
+                goose.host.as_deref(),
+                &harness.path_prefix,
+                nemesis.as_ref(),
+            )
+            .await?
+        }
+    };
     if let Some(signal) = signals::interrupted() {
         anyhow::bail!(
             "{} received before the load started: nothing was sent",
@@ -317,7 +324,7 @@ fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
 /// of its own (a stepped run warms up inside its test plan).
 async fn warm_up_local_stage(harness: &HarnessArgs, goose: &GooseConfiguration, target: &Target) {
     let stepped = !harness.steps.is_empty() || !harness.rate_steps.is_empty();
-    if !target.is_local_stage() || stepped || harness.warmup_secs == 0 {
+    if !target.is_local_stage() || target.is_emulated() || stepped || harness.warmup_secs == 0 {
         return;
     }
     let key = format!("{}/warm-up", harness.path_prefix.trim_end_matches('/'));
@@ -726,6 +733,7 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         return Err(UsageError("--user-rate must be a positive number".into()));
     }
     validate_open(h, goose)?;
+    crate::load::emulation::spec(h, goose.host.as_deref())?;
     if !h.nemesis.is_empty() {
         let refuse = |why: &str| Err(UsageError(format!("--nemesis: {why}")));
         if goose.host.is_some() {

@@ -4,6 +4,7 @@
 pub mod arrival;
 pub mod cpu;
 pub mod direct;
+pub mod emulation;
 pub mod metrics;
 pub mod per_second;
 pub mod progress;

@@ -95,8 +95,8 @@ pub struct EmulationOptions {
     pub storage: Option<Storage>,
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
-    /// Where the REPORT lines and the function log go; `None`: a new
-    /// directory under the system's temporary directory (kept).
+    /// Where the REPORT lines and the function log go; `None`: a
+    /// temporary directory the stage removes when it stops.
     pub log_dir: Option<PathBuf>,
     pub serve: ServeOptions,
 }
@@ -159,6 +159,7 @@ pub struct EmulatedStage {
     // Dropped last: java stops, then its data directory goes.
     _database: Option<Supervisor>,
     _data_dir: Option<tempfile::TempDir>,
+    _log_tmp: Option<tempfile::TempDir>,
 }
 
 impl std::fmt::Debug for EmulatedStage {
@@ -194,12 +195,18 @@ impl EmulatedStage {
             &table,
         )
         .await?;
-        let log_dir = match &options.log_dir {
-            Some(d) => d.clone(),
-            None => tempfile::Builder::new()
-                .prefix("emulated-stage-")
-                .tempdir()?
-                .keep(),
+        let log_tmp = match &options.log_dir {
+            Some(_) => None,
+            None => Some(
+                tempfile::Builder::new()
+                    .prefix("emulated-stage-")
+                    .tempdir()?,
+            ),
+        };
+        let log_dir = match (&options.log_dir, &log_tmp) {
+            (Some(d), _) => d.clone(),
+            (None, Some(t)) => t.path().to_owned(),
+            (None, None) => unreachable!("made above"),
         };
         std::fs::create_dir_all(&log_dir)?;
         let sink = Arc::new(Sink::new(
@@ -250,6 +257,7 @@ impl EmulatedStage {
             table,
             _database: database.supervisor,
             _data_dir: database.data_dir,
+            _log_tmp: log_tmp,
         })
     }
 
@@ -285,6 +293,51 @@ impl EmulatedStage {
 
     pub fn dynamodb_endpoint(&self) -> &str {
         &self.dynamodb_endpoint
+    }
+
+    /// Warms DynamoDB Local for `how_long` (a JVM serves its first
+    /// thousands of requests slowly, while it compiles them), straight to
+    /// the table, not through API Gateway or Lambda: the throttle's tokens
+    /// and the environments stay as they are, as on a deployed stage, whose
+    /// DynamoDB needs no warming. Returns the writes made.
+    pub async fn warm_database(&self, how_long: Duration) -> u64 {
+        let client = local_client(&self.dynamodb_endpoint, Default::default()).await;
+        let deadline = Instant::now() + how_long;
+        let writers = (0..8).map(|_| {
+            let (client, table) = (client.clone(), self.table.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let write = client
+                        .update_item()
+                        .table_name(&table)
+                        .key(
+                            counter_lambda::store::KEY_ATTRIBUTE,
+                            aws_sdk_dynamodb::types::AttributeValue::S(
+                                "/__warm-up/emulated-stage".into(),
+                            ),
+                        )
+                        .update_expression("ADD #c :one")
+                        .expression_attribute_names("#c", "count")
+                        .expression_attribute_values(
+                            ":one",
+                            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
+                        )
+                        .send()
+                        .await;
+                    if write.is_err() {
+                        break;
+                    }
+                    n += 1;
+                }
+                n
+            })
+        });
+        let mut total = 0;
+        for w in writers.collect::<Vec<_>>() {
+            total += w.await.unwrap_or(0);
+        }
+        total
     }
 
     pub fn binding(&self) -> Option<&Binding> {
