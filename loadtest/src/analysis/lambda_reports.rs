@@ -245,6 +245,9 @@ mod tests {
         assert_eq!(f.billed_ms_p50, 6.0);
         assert_eq!(f.billed_ms_p99, 3000.0);
         assert_eq!(f.max_memory_used_mb, 64.0);
-        assert_eq!(f.memory_size_mb, 128.0, "the size most ran with (a tie: the lower)");
+        assert_eq!(
+            f.memory_size_mb, 128.0,
+            "the size most ran with (a tie: the lower)"
+        );
     }
 }

@@ -26,7 +26,7 @@ use crate::load::progress::{self, Display, Snapshot};
 use crate::load::schedule::{step_schedule, test_plan_peak};
 use crate::load::target::{NemesisSpec, Target, read_count, validate_host, visits_url};
 use crate::load::users::{RunState, UserRules, visit_transaction};
-use crate::load::{cpu, signals, start, status};
+use crate::load::{cpu, emulation, signals, start, status};
 use crate::output::run_dir;
 
 /// Users when neither -u nor a test plan says.
@@ -225,8 +225,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
 
     let faults = target.stop_nemesis().await;
     let final_read = read_final_count(&http, &target.host, &path).await;
-    let stage = crate::load::emulation::finish(&target, &dir);
-    let local_stage = target.is_local_stage();
+    let (local_stage, stage) = (target.is_local_stage(), emulation::finish(&target, &dir));
     let host = target.host.clone();
     drop(target);
     settle_arrivals(&state);
@@ -251,7 +250,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         (initial, final_read),
     );
     summary.start = start;
-    crate::load::emulation::record(&mut summary, stage);
+    emulation::record(&mut summary, stage);
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::write_run(&dir, &summary, &ops)?;
     final_metrics.linger(harness.metrics_linger).await;
@@ -290,8 +289,8 @@ async fn read_final_count(http: &reqwest::Client, host: &str, path: &str) -> Res
 /// The `--host`, or the local stage (with its nemesis, if asked for).
 async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyhow::Result<Target> {
     let nemesis = nemesis_spec(harness);
-    let target = match crate::load::emulation::spec(harness, goose.host.as_deref())? {
-        Some(spec) => crate::load::emulation::open(&spec, &harness.path_prefix).await?,
+    let target = match emulation::spec(harness, goose.host.as_deref())? {
+        Some(spec) => emulation::open(&spec, &harness.path_prefix).await?,
         None => {
             Target::open(
                 goose.host.as_deref(),
@@ -733,7 +732,7 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         return Err(UsageError("--user-rate must be a positive number".into()));
     }
     validate_open(h, goose)?;
-    crate::load::emulation::spec(h, goose.host.as_deref())?;
+    emulation::spec(h, goose.host.as_deref())?;
     if !h.nemesis.is_empty() {
         let refuse = |why: &str| Err(UsageError(format!("--nemesis: {why}")));
         if goose.host.is_some() {

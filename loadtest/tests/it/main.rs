@@ -2,6 +2,7 @@
 //! against the local stage, a deliberately racy counter, a failing stage,
 //! and three generator nodes merged.
 
+mod emulated;
 mod helpers;
 mod inconclusive;
 mod installed;
