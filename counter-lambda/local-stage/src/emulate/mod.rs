@@ -179,12 +179,18 @@ impl EmulatedStage {
             Some(p) => p.clone(),
             None => template::find(&cwd).ok_or_else(|| EmulateError::NoTemplate(cwd.clone()))?,
         };
-        let template = StageTemplate::read(&template_path)?;
+        let mut template = StageTemplate::read(&template_path)?;
         check_routes(&template)?;
         let (argv, task_root, ours) = function_command(&options, &template, &cwd)?;
         let database =
             Database::start(options.dynamodb_endpoint.clone(), options.storage.clone()).await?;
         let env = function_environment(&options, &template, &task_root, ours, &database.endpoint);
+        // A variable the template left unset but `--function-env` sets is
+        // no longer worth a note.
+        template.notes.retain(|n| {
+            !env.keys()
+                .any(|k| n.starts_with(&format!("environment variable {k} left unset")))
+        });
         let table = env
             .get("TABLE_NAME")
             .filter(|t| !t.is_empty())
