@@ -200,7 +200,7 @@ pub struct HarnessArgs {
     pub metrics_linger: u64,
 
     // --- the emulated AWS stage (load/emulation.rs, docs/emulated-stage.md) ---
-    /// With no --host: a local stage shaped like the deployed one.
+    /// A local stage shaped like AWS: docs/emulated-stage.md.
     ///
     /// The template's HTTP API (routes, throttle: 429s) in front of Lambda
     /// execution environments running the real function (cold starts,
@@ -404,8 +404,17 @@ pub fn short_command() -> clap::Command {
             }
         });
     }
-    // Listed under --nemesis and --metrics-addr in README; kept off the one screen.
-    for id in ["nemesis_interval", "nemesis_duration", "metrics_linger"] {
+    // Listed under --nemesis and --metrics-addr in README, and the emulated
+    // stage's in docs/emulated-stage.md; kept off the one screen.
+    for id in [
+        "nemesis_interval",
+        "nemesis_duration",
+        "metrics_linger",
+        "template",
+        "function",
+        "function_env",
+        "idle_timeout",
+    ] {
         cmd = cmd.mut_arg(id, |a| a.hide(true));
     }
     cmd.mut_args(|a| a.long_help(None))

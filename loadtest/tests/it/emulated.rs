@@ -371,3 +371,30 @@ async fn a_stepped_run_finds_its_knee_where_the_plan_says_the_throttle_binds() {
         "{json}"
     );
 }
+
+#[tokio::test]
+async fn emulation_flags_that_cannot_work_exit_2_before_anything_starts() {
+    for (args, says) in [
+        (
+            &["--emulate-aws", "--host", "http://127.0.0.1:9"][..],
+            "leave out --host",
+        ),
+        (
+            &["--function", "python3 -m awslambdaric app.handler"][..],
+            "add --emulate-aws",
+        ),
+        (
+            &["--emulate-aws", "--nemesis", "latency"][..],
+            "not with --emulate-aws",
+        ),
+        (
+            &["--emulate-aws", "--function-env", "NOEQUALS"][..],
+            "NAME=VALUE",
+        ),
+    ] {
+        let o = crate::helpers::loadtest(args).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("starting the emulated"), "{args:?}");
+    }
+}
