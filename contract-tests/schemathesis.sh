@@ -8,6 +8,10 @@
 #   contract-tests/schemathesis.sh --allow-list   # local stage with ALLOWED_PATHS
 #   CONTRACT_BASE_URL=https://.../prod contract-tests/schemathesis.sh
 #                                                 # a real stage: paths below /__contract/
+#   CONTRACT_STAGE=emulated contract-tests/schemathesis.sh
+#                                                 # the stage shaped like AWS (local-stage
+#                                                 # --emulate-aws: the template's HTTP API,
+#                                                 # BOOTSTRAP_BIN in Lambda environments)
 #
 # Environment:
 #   ST               the Schemathesis CLI (default: target/ci-tools/bin/st, as .ci/run installs it)
@@ -19,9 +23,11 @@
 #                    against a real stage, its AllowedOrigin (unset: none, so any Origin may be refused)
 #   CONTRACT_BASE_URL  a deployed stage instead of the local one; ST_PATH_PREFIX
 #                    (default /__contract/st-<time>) keeps the generated pages there
-#   ST_RATE_LIMIT    against a real stage, e.g. 20/s (default), below its throttle
+#   ST_RATE_LIMIT    against a real stage, e.g. 20/s (default), below its throttle;
+#                    against the emulated one 150/s (default), below the template's
 #   ST_ONLY_VISITS   true: the stage's address serves only /visits (the API behind the
 #                    site's distribution): the unknown-route operation is not tested
+#   CONTRACT_STAGE   emulated: the local stage shaped like AWS instead of the in-process one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,15 +72,25 @@ else
   # elsewhere, on purpose).
   cargo build -q --locked -p local-stage
   log="$report_dir/local-stage.log"
-  LOCAL_STAGE_PORT=0 \
-    DYNAMODB_ATTEMPT_TIMEOUT_MS=15000 DYNAMODB_OPERATION_TIMEOUT_MS=30000 \
-    "$target/debug/local-stage" >"$log" 2>&1 &
+  if [ "${CONTRACT_STAGE:-}" = emulated ]; then
+    # The same variables, given to the function in its environments.
+    "$target/debug/local-stage" --emulate-aws --template infra/template.yaml \
+      --function-env "ALLOWED_PATHS=$ALLOWED_PATHS" \
+      --function-env DYNAMODB_ATTEMPT_TIMEOUT_MS=15000 \
+      --function-env DYNAMODB_OPERATION_TIMEOUT_MS=30000 \
+      --log-dir "$report_dir/emulated-stage" >"$log" 2>&1 &
+    extra+=(--rate-limit "${ST_RATE_LIMIT:-150/s}")
+  else
+    LOCAL_STAGE_PORT=0 \
+      DYNAMODB_ATTEMPT_TIMEOUT_MS=15000 DYNAMODB_OPERATION_TIMEOUT_MS=30000 \
+      "$target/debug/local-stage" >"$log" 2>&1 &
+  fi
   stage_pid=$!
   # Ctrl-C is how the stage stops cleanly (it stops DynamoDB Local too).
   trap 'kill -INT "$stage_pid" 2>/dev/null || true; wait "$stage_pid" 2>/dev/null || true' EXIT
   url=""
   for _ in $(seq 1 240); do
-    url=$(sed -n 's/^Local stage: //p' "$log")
+    url=$(sed -n 's/^Local stage: //p; s/^Emulated AWS stage: //p' "$log")
     [ -n "$url" ] && break
     kill -0 "$stage_pid" 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 0.5

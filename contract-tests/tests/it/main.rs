@@ -5,3 +5,4 @@ mod compat_gate;
 mod helpers;
 mod provider_checks;
 mod site_in_browser;
+mod stage;

@@ -16,6 +16,7 @@
 //! ```
 
 mod dynamodb_local;
+pub mod emulate;
 mod fault_proxy;
 mod nemesis;
 mod serve;
@@ -26,6 +27,7 @@ pub use dynamodb_local::{
     Binding, DYNAMODB_LOCAL_NPM, DynamoDbLocal, LocalError, Storage, cache_dir, free_port,
     install_dir,
 };
+pub use emulate::{EmulateError, EmulatedStage, EmulationOptions, StageFigures};
 pub use fault_proxy::{FaultProxy, FaultSwitch, ProxyFault};
 pub use nemesis::{
     AppliedFault, FaultKind, FaultTargets, Nemesis, NemesisError, NemesisPlan, ProcessHandle,

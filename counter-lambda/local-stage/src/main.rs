@@ -11,11 +11,24 @@
 //!
 //! If the DynamoDB Local it started dies and cannot be restarted on its
 //! data, it exits with status 1 and the cause.
+//!
+//! `--emulate-aws` serves the stage shaped like the deployed one instead
+//! (docs/emulated-stage.md): the template's HTTP API (`--template FILE`,
+//! default `infra/template.yaml` here or above) in front of Lambda
+//! execution environments running our `bootstrap` (`BOOTSTRAP_BIN`, else
+//! found under `target/`) or `--function 'COMMAND'` (with `--function-env
+//! K=V`, repeatable), idle environments retired after `--idle-timeout`
+//! seconds, REPORT lines in `--log-dir DIR`.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use local_stage::{Binding, LocalStage, NemesisPlan, StageOptions};
+use local_stage::{
+    Binding, EmulatedStage, EmulationOptions, LocalStage, NemesisPlan, StageOptions,
+};
+
+const USAGE: &str = "usage: local-stage [--nemesis KIND[,KIND...]] [--nemesis-interval SECS] [--nemesis-duration SECS]
+       local-stage --emulate-aws [--template FILE] [--function CMD] [--function-env K=V]... [--idle-timeout SECS] [--log-dir DIR]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,16 +38,17 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let nemesis = match nemesis_from_args(std::env::args().skip(1)) {
-        Ok(plan) => plan,
+    let (nemesis, emulate) = match args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("local-stage: {e}");
-            eprintln!(
-                "usage: local-stage [--nemesis KIND[,KIND...]] [--nemesis-interval SECS] [--nemesis-duration SECS]"
-            );
+            eprintln!("{USAGE}");
             std::process::exit(2);
         }
     };
+    if let Some(options) = emulate {
+        return emulated(options).await;
+    }
     let mut options = StageOptions::from_env().context("configuration")?;
     options.nemesis = nemesis;
     let mut stage = LocalStage::start(options)
@@ -97,14 +111,18 @@ fn stage_plan(stage: &LocalStage) -> Option<String> {
     })
 }
 
-/// `--nemesis`, `--nemesis-interval`, `--nemesis-duration` (nothing else is
-/// accepted: the rest of the configuration is the environment's).
-fn nemesis_from_args(
+/// What the command line asks for: a nemesis for the in-process stage,
+/// or the emulated stage's options (`--emulate-aws`). Nothing else is
+/// accepted: the rest of the configuration is the environment's.
+fn args(
     mut args: impl Iterator<Item = String>,
-) -> Result<Option<NemesisPlan>, String> {
+) -> Result<(Option<NemesisPlan>, Option<EmulationOptions>), String> {
     let mut kinds = None;
     let mut interval = NemesisPlan::DEFAULT_INTERVAL;
     let mut duration = NemesisPlan::DEFAULT_DURATION;
+    let mut emulate = false;
+    let mut emulation = EmulationOptions::default();
+    let mut emulation_flag = None;
     let secs = |flag: &str, v: Option<String>| -> Result<Duration, String> {
         let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
         v.parse::<f64>()
@@ -115,31 +133,113 @@ fn nemesis_from_args(
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
         };
-        let value = inline.or_else(|| {
-            if flag.starts_with("--nemesis") {
-                args.next()
-            } else {
-                None
-            }
-        });
+        let takes_value = !matches!(flag.as_str(), "--emulate-aws");
+        let value = inline.or_else(|| if takes_value { args.next() } else { None });
+        let needed = |v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--nemesis" => {
-                let list = value.ok_or("--nemesis needs a value")?;
+                let list = needed(value)?;
                 kinds =
                     Some(NemesisPlan::parse_kinds(&list).map_err(|e| format!("--nemesis: {e}"))?);
             }
             "--nemesis-interval" => interval = secs("--nemesis-interval", value)?,
             "--nemesis-duration" => duration = secs("--nemesis-duration", value)?,
+            "--emulate-aws" => emulate = true,
+            "--template" => emulation.template = Some(needed(value)?.into()),
+            "--function" => emulation.function = Some(needed(value)?),
+            "--function-env" => emulation.function_env.push(key_value(&needed(value)?)?),
+            "--idle-timeout" => emulation.idle_timeout = secs("--idle-timeout", value)?,
+            "--log-dir" => emulation.log_dir = Some(needed(value)?.into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
+        if !flag.starts_with("--nemesis") && flag != "--emulate-aws" {
+            emulation_flag = Some(flag);
+        }
     }
-    match kinds {
-        None => Ok(None),
-        Some(kinds) => NemesisPlan::new(kinds, interval, duration)
-            .map(Some)
+    match (emulate, kinds, emulation_flag) {
+        (true, Some(_), _) => {
+            Err("--nemesis acts on the in-process stage: not with --emulate-aws".into())
+        }
+        (true, None, _) => Ok((None, Some(emulation))),
+        (false, _, Some(flag)) => Err(format!(
+            "{flag} belongs to the emulated stage: add --emulate-aws"
+        )),
+        (false, None, None) => Ok((None, None)),
+        (false, Some(kinds), None) => NemesisPlan::new(kinds, interval, duration)
+            .map(|p| (Some(p), None))
             .map_err(|e| format!("--nemesis: {e}")),
     }
+}
+
+/// `K=V`, with a name an environment variable can have.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v))
+            if !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok((k.to_owned(), v.to_owned()))
+        }
+        _ => Err(format!("--function-env {text:?}: expected NAME=VALUE")),
+    }
+}
+
+/// `--emulate-aws`: serves until Ctrl-C, then prints the stage's figures.
+async fn emulated(mut options: EmulationOptions) -> anyhow::Result<()> {
+    if options.log_dir.is_none() {
+        // Kept after the stage stops, for the user to read.
+        let dir = tempfile::Builder::new()
+            .prefix("emulated-stage-")
+            .tempdir()
+            .context("making a log directory")?;
+        options.log_dir = Some(dir.keep());
+    }
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listening for Ctrl-C")?;
+    let stage = EmulatedStage::start(options)
+        .await
+        .context("starting the emulated stage")?;
+    let t = stage.template();
+    println!("Emulated AWS stage: {}", stage.url());
+    println!(
+        "  template: {} (stage {})",
+        t.source.display(),
+        t.stage_name
+    );
+    for r in &t.routes {
+        let throttle = r.throttle.map_or("account throttle only".to_owned(), |th| {
+            format!("{} req/s, burst {}", th.rate, th.burst)
+        });
+        println!("  route {}: {throttle}", r.key.key());
+    }
+    let f = &t.function;
+    println!(
+        "  function {}: {} MB, timeout {} s, environments up to {}",
+        f.name,
+        f.memory_mb,
+        f.timeout.as_secs_f64(),
+        stage.figures().environments_limit
+    );
+    println!("  runs: {}", stage.command().join(" "));
+    for note in &t.notes {
+        println!("  note: {note}");
+    }
+    println!(
+        "  DynamoDB: {} (table {})",
+        stage.dynamodb_endpoint(),
+        stage.table()
+    );
+    println!("  REPORT lines: {}", stage.reports_path().display());
+    println!("  try: curl -X POST '{}/visits?path=/'", stage.url());
+    println!("Ctrl-C to stop.");
+    interrupt.recv().await;
+    println!("Stopping.");
+    let figures = stage.figures();
+    drop(stage);
+    println!("{}", serde_json::to_string_pretty(&figures)?);
+    Ok(())
 }

@@ -27,7 +27,7 @@ use counter_lambda::{App, handler};
 
 /// Timeouts for creating the table at start-up (not the API's: those are
 /// the handler's configuration).
-const SETUP_TIMEOUTS: StoreTimeouts = StoreTimeouts {
+pub(crate) const SETUP_TIMEOUTS: StoreTimeouts = StoreTimeouts {
     connect: std::time::Duration::from_secs(5),
     attempt: std::time::Duration::from_secs(30),
     operation: std::time::Duration::from_secs(60),
@@ -138,29 +138,12 @@ struct Faults {
 
 impl LocalStage {
     pub async fn start(options: StageOptions) -> Result<Self, LocalError> {
-        let (database, data_dir) = match &options.dynamodb_endpoint {
-            Some(_) => (None, None),
-            None => {
-                let (storage, data_dir) = match options.storage.clone() {
-                    Some(storage) => (storage, None),
-                    None => {
-                        let dir = own_data_dir()?;
-                        (Storage::Directory(dir.path().to_owned()), Some(dir))
-                    }
-                };
-                let db = tokio::task::spawn_blocking(move || DynamoDbLocal::start_with(storage))
-                    .await
-                    .map_err(|e| LocalError::Start(e.to_string()))??;
-                (Some(db), data_dir)
-            }
-        };
-        let dynamodb_endpoint = match (&options.dynamodb_endpoint, &database) {
-            (Some(url), _) => url.clone(),
-            (None, Some(db)) => db.endpoint(),
-            (None, None) => unreachable!("a database was started above"),
-        };
-        let binding = database.as_ref().map(|db| db.binding().clone());
-        let database = database.map(Supervisor::start);
+        let Database {
+            endpoint: dynamodb_endpoint,
+            binding,
+            supervisor: database,
+            data_dir,
+        } = Database::start(options.dynamodb_endpoint.clone(), options.storage.clone()).await?;
         let client = local_client(&dynamodb_endpoint, options.config.timeouts).await;
         let faults = match options.nemesis.clone() {
             None => None,
@@ -345,6 +328,47 @@ impl Faults {
             plan,
             targets,
             running: None,
+        })
+    }
+}
+
+/// The DynamoDB a stage uses: the one named, or a DynamoDB Local started
+/// (and supervised) for the stage, on its own data directory unless told.
+pub(crate) struct Database {
+    pub(crate) endpoint: String,
+    pub(crate) binding: Option<Binding>,
+    pub(crate) supervisor: Option<Supervisor>,
+    pub(crate) data_dir: Option<tempfile::TempDir>,
+}
+
+impl Database {
+    pub(crate) async fn start(
+        endpoint: Option<String>,
+        storage: Option<Storage>,
+    ) -> Result<Self, LocalError> {
+        if let Some(endpoint) = endpoint {
+            return Ok(Self {
+                endpoint,
+                binding: None,
+                supervisor: None,
+                data_dir: None,
+            });
+        }
+        let (storage, data_dir) = match storage {
+            Some(storage) => (storage, None),
+            None => {
+                let dir = own_data_dir()?;
+                (Storage::Directory(dir.path().to_owned()), Some(dir))
+            }
+        };
+        let db = tokio::task::spawn_blocking(move || DynamoDbLocal::start_with(storage))
+            .await
+            .map_err(|e| LocalError::Start(e.to_string()))??;
+        Ok(Self {
+            endpoint: db.endpoint(),
+            binding: Some(db.binding().clone()),
+            supervisor: Some(Supervisor::start(db)),
+            data_dir,
         })
     }
 }

@@ -149,6 +149,7 @@ pub fn analyse(a: RunEvidence, ops: &[Observation], limits: &Thresholds) -> Summ
         server_timing: a.server_timing,
         per_second: per_second(ops),
         faults: Vec::new(),
+        stage: None,
         start: super::summary::Start::default(),
         final_read_error: a.final_read_error,
         killed: None,

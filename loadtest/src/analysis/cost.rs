@@ -118,6 +118,10 @@ pub enum DurationBasis {
     ClientLatency,
     /// Given with `--lambda-ms`.
     Given,
+    /// Lambda's REPORT lines (the emulated stage's, or a real stage's
+    /// export): the warm invocations' mean Billed Duration, already in
+    /// billing steps.
+    LambdaReports { invocations: u64 },
 }
 
 /// What a run measured that the plan needs.

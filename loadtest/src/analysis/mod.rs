@@ -19,6 +19,8 @@
 //! - [`usl`]: the Universal Scalability Law fitted to a stepped run;
 //! - [`cost`]: the cost and quota model behind `loadtest plan`;
 //! - [`compare`]: two runs' figures side by side, and their regressions.
+//! - [`lambda_reports`]: Lambda's REPORT lines read (emulated or exported);
+//! - [`stage`]: the emulated stage's figures in a summary.
 
 pub mod analyse;
 pub mod answer;
@@ -26,10 +28,12 @@ pub mod checker;
 pub mod compare;
 pub mod cost;
 pub mod faults;
+pub mod lambda_reports;
 pub mod observation;
 pub mod open;
 pub mod rejudge;
 pub mod run_start;
+pub mod stage;
 pub mod stats;
 pub mod summary;
 pub mod usl;

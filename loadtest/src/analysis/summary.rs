@@ -23,6 +23,8 @@ pub mod files {
     pub const PER_SECOND: &str = "per-second.jsonl";
     /// What the run was, written when its load began (analysis/run_start.rs).
     pub const RUN_START: &str = "run.json";
+    /// The emulated stage's REPORT lines, one per invocation (`--emulate-aws`).
+    pub const LAMBDA_REPORTS: &str = "lambda-reports.log";
 
     /// The files every run has, by role.
     pub const ALWAYS: [(&str, &str); 6] = [
@@ -127,6 +129,9 @@ pub struct Summary {
     /// cost; empty without one.
     #[serde(default)]
     pub faults: Vec<super::faults::FaultReport>,
+    /// The emulated stage's own figures (`--emulate-aws`); null otherwise.
+    #[serde(default)]
+    pub stage: Option<super::stage::StageFigures>,
     /// When the load began (`--start-at`) and, for a merge, how far apart
     /// the nodes began. Flattened: its fields are top-level.
     #[serde(flatten, default)]

@@ -222,6 +222,33 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub metrics_linger: u64,
 
+    // --- the emulated AWS stage (load/emulation.rs, docs/emulated-stage.md) ---
+    /// A local stage shaped like AWS: docs/emulated-stage.md.
+    ///
+    /// The template's HTTP API (routes, throttle: 429s) in front of Lambda
+    /// execution environments running the real function (cold starts,
+    /// reserved concurrency, timeout, REPORT lines), on DynamoDB Local.
+    #[arg(long)]
+    pub emulate_aws: bool,
+
+    /// The SAM template the emulated stage reads [default: infra/template.yaml here or above].
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+
+    /// Run this function in the emulated stage instead of our bootstrap.
+    ///
+    /// Such as 'python3 -m awslambdaric app.handler'; run in the current directory.
+    #[arg(long, value_name = "CMD")]
+    pub function: Option<String>,
+
+    /// Add to the emulated function's environment (repeatable).
+    #[arg(long, value_name = "K=V", value_parser = super::super::load::emulation::key_value)]
+    pub function_env: Vec<(String, String)>,
+
+    /// Retire an emulated environment idle this long (cold starts recur).
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    pub idle_timeout: Option<f64>,
+    // --- end emulated stage ---
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -509,6 +536,9 @@ fn command(all: bool) -> clap::Command {
         "counting_body",
         "exclusive",
         "baseline",
+        "template",
+        "function_env",
+        "idle_timeout",
     ];
     for id in rarer.into_iter().filter(|_| !all) {
         cmd = cmd.mut_arg(id, |a| a.hide(true));

@@ -17,6 +17,7 @@ use crate::analysis::cost::{
     self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, SECONDS_PER_MONTH, Stack,
     StageCeiling, Throttle, Traffic, Warning, WarningKind,
 };
+use crate::analysis::lambda_reports;
 use crate::analysis::summary::{SCHEMA_VERSION, Summary, files};
 pub use report::{PlanReport, RunRef, text};
 use template::TemplateShape;
@@ -95,6 +96,14 @@ pub struct PlanArgs {
     /// architecture).
     #[arg(long, value_name = "MS", value_parser = finite)]
     pub init_ms: Option<f64>,
+    /// Lambda's REPORT lines to bill from (default: the run's own, when
+    /// it ran on the emulated stage), e.g. exported from a real stage's
+    /// CloudWatch Logs with `aws logs filter-log-events` (docs/emulated-stage.md).
+    ///
+    /// Their warm invocations' mean Billed Duration becomes the duration
+    /// billed, their cold starts' median Init Duration the init.
+    #[arg(long, value_name = "FILE")]
+    pub lambda_reports: Option<PathBuf>,
     /// Bytes of the handler's log line (default: the measured figure).
     #[arg(long, value_name = "BYTES", value_parser = finite)]
     pub handler_log_bytes: Option<f64>,
@@ -203,7 +212,8 @@ pub fn print_plan(args: &PlanArgs) -> anyhow::Result<()> {
 pub fn make_report(args: &PlanArgs, cwd: &Path) -> anyhow::Result<PlanReport> {
     check_traffic(args)?;
     let (summary, summary_path) = load_summary(&args.run)?;
-    let (book, figures_from) = load_figures(args)?;
+    let reports = load_reports(args, &summary, &summary_path)?;
+    let (book, figures_from) = load_figures(args, reports.as_ref())?;
     let figures = book.resolve().map_err(|e| UsageError(e.to_string()))?;
     let (stack, origins) = stack(args, cwd)?;
     check_stack(&stack)?;
@@ -214,7 +224,7 @@ pub fn make_report(args: &PlanArgs, cwd: &Path) -> anyhow::Result<PlanReport> {
         cold_start_rate: args.cold_start_rate,
         free_tier: args.free_tier,
     };
-    let measured = measured(args, &summary)?;
+    let measured = measured(args, &summary, reports.as_ref())?;
     let mut plan = cost::estimate(&traffic, &stack, &measured, &figures);
     plan.warnings.extend(input_warnings(&origins));
     let without_free_tier = args.free_tier.then(|| {
@@ -230,8 +240,44 @@ pub fn make_report(args: &PlanArgs, cwd: &Path) -> anyhow::Result<PlanReport> {
         figures_from,
         figures: book,
         total_without_free_tier: without_free_tier,
+        lambda_reports: reports,
         plan,
     })
+}
+
+/// The REPORT lines a plan bills from, with where they came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportsUsed {
+    pub from: String,
+    pub figures: lambda_reports::ReportFigures,
+}
+
+/// `--lambda-reports FILE`, else the run's own `lambda-reports.log` (an
+/// emulated run's); both read by the one parser.
+fn load_reports(
+    args: &PlanArgs,
+    summary: &Summary,
+    summary_path: &Path,
+) -> anyhow::Result<Option<ReportsUsed>> {
+    let file = match (&args.lambda_reports, summary.files.get("lambda_reports")) {
+        (Some(f), _) => f.clone(),
+        (None, Some(name)) => {
+            let f = summary_path.parent().unwrap_or(Path::new(".")).join(name);
+            if !f.is_file() {
+                return Ok(None);
+            }
+            f
+        }
+        (None, None) => return Ok(None),
+    };
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| usage(format!("reading {}: {e}", file.display())))?;
+    let reports =
+        lambda_reports::parse(&text).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    Ok(Some(ReportsUsed {
+        from: file.display().to_string(),
+        figures: lambda_reports::figures(&reports),
+    }))
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -265,8 +311,12 @@ pub fn load_summary(path: &Path) -> anyhow::Result<(Summary, PathBuf)> {
     Ok((summary, file))
 }
 
-/// The built-in figures, with the override files and flags applied.
-fn load_figures(args: &PlanArgs) -> anyhow::Result<(FigureBook, Vec<String>)> {
+/// The built-in figures, with the override files and flags applied (and
+/// the REPORT lines' init, unless `--init-ms` says).
+fn load_figures(
+    args: &PlanArgs,
+    reports: Option<&ReportsUsed>,
+) -> anyhow::Result<(FigureBook, Vec<String>)> {
     let mut book = FigureBook::parse(FIGURES, FIGURES_NAME)?;
     let mut from = vec![FIGURES_NAME.to_owned()];
     for (file, group) in [(&args.prices, Group::Prices), (&args.limits, Group::Limits)] {
@@ -293,13 +343,14 @@ fn load_figures(args: &PlanArgs) -> anyhow::Result<(FigureBook, Vec<String>)> {
         args.concurrency,
         "--concurrency",
     )?;
-    flag(Group::Footprint, "init_ms_arm64", args.init_ms, "--init-ms")?;
-    flag(
-        Group::Footprint,
-        "init_ms_x86_64",
-        args.init_ms,
-        "--init-ms",
-    )?;
+    let reported_init = reports.and_then(|r| r.figures.init_ms_p50);
+    let (init_ms, init_from) = match (args.init_ms, reported_init) {
+        (Some(ms), _) => (Some(ms), "--init-ms"),
+        (None, Some(ms)) => (Some(ms), "REPORT lines (median Init Duration)"),
+        (None, None) => (None, "--init-ms"),
+    };
+    flag(Group::Footprint, "init_ms_arm64", init_ms, init_from)?;
+    flag(Group::Footprint, "init_ms_x86_64", init_ms, init_from)?;
     flag(
         Group::Footprint,
         "handler_log_bytes",
@@ -513,11 +564,26 @@ fn ceiling(routes: &[template::Route], default: Option<Throttle>) -> Option<Stag
 /// What the run measured: the function's own time when the responses
 /// carried it, else the client's latency (of the knee step, in a stepped
 /// run: saturated steps would inflate it).
-fn measured(args: &PlanArgs, s: &Summary) -> anyhow::Result<Measured> {
+fn measured(
+    args: &PlanArgs,
+    s: &Summary,
+    reports: Option<&ReportsUsed>,
+) -> anyhow::Result<Measured> {
     let knee = s.knee.and_then(|k| s.steps.get(k));
     let client_ms = knee.map_or(s.latency.ok.mean_ms, |k| k.latency.mean_ms);
+    let billed = reports.map(|r| {
+        let f = &r.figures;
+        (
+            f.warm_billed_ms_mean.unwrap_or(f.billed_ms_p50),
+            f.invocations,
+        )
+    });
     let (function_ms, basis) = match (args.lambda_ms, s.server_timing.filter(|t| t.count > 0)) {
         (Some(ms), _) => (ms, DurationBasis::Given),
+        (None, _) if billed.is_some() => {
+            let (ms, invocations) = billed.unwrap_or_default();
+            (ms, DurationBasis::LambdaReports { invocations })
+        }
         (None, Some(t)) => (
             t.mean_ms,
             DurationBasis::ServerTiming { responses: t.count },

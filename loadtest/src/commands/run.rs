@@ -32,7 +32,7 @@ use crate::load::target::{NemesisSpec, Target};
 use crate::load::users::{
     RunState, Sending, UserRules, count_towards_the_bound, visit_transaction,
 };
-use crate::load::{cpu, signals, start, status, stream};
+use crate::load::{cpu, emulation, signals, start, status, stream};
 use crate::output::run_dir;
 
 /// Users when neither -u nor a test plan says.
@@ -226,6 +226,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
 
     let faults = target.stop_nemesis().await;
     let final_read = count_after(&mut api, &state, node).await;
+    let stage = emulation::finish(&target, &dir);
     let facts = RunFacts {
         run_id,
         nodes: vec![node],
@@ -250,6 +251,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
         (before.initial, final_read),
     );
     summary.start = before.start;
+    emulation::record(&mut summary, stage);
     judge_faults(&mut summary, &ops, &faults, harness.max_error_rate);
     run_dir::finish_run(&dir, &summary, &ops, &streamed, baseline.as_ref())?;
     final_metrics.linger(harness.metrics_linger).await;
@@ -519,12 +521,17 @@ fn start_live(
 /// The `--host`, or the local stage (with its nemesis, if asked for).
 async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyhow::Result<Target> {
     let nemesis = nemesis_spec(harness);
-    let target = Target::open(
-        goose.host.as_deref(),
-        &harness.path_prefix,
-        nemesis.as_ref(),
-    )
-    .await?;
+    let target = match emulation::spec(harness, goose.host.as_deref())? {
+        Some(spec) => emulation::open(&spec, &harness.path_prefix).await?,
+        None => {
+            Target::open(
+                goose.host.as_deref(),
+                &harness.path_prefix,
+                nemesis.as_ref(),
+            )
+            .await?
+        }
+    };
     if let Some(signal) = signals::interrupted() {
         anyhow::bail!(
             "{} received before the load started: nothing was sent",
@@ -548,7 +555,7 @@ fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
 /// of its own (a stepped run warms up inside its test plan).
 async fn warm_up_local_stage(harness: &HarnessArgs, goose: &GooseConfiguration, target: &Target) {
     let stepped = !harness.steps.is_empty() || !harness.rate_steps.is_empty();
-    if !target.is_local_stage() || stepped || harness.warmup_secs == 0 {
+    if !target.is_local_stage() || target.is_emulated() || stepped || harness.warmup_secs == 0 {
         return;
     }
     let key = format!("{}/warm-up", harness.path_prefix.trim_end_matches('/'));
@@ -958,6 +965,7 @@ fn validate(h: &HarnessArgs, goose: &GooseConfiguration) -> Result<(), UsageErro
         return Err(UsageError("--user-rate must be a positive number".into()));
     }
     validate_open(h, goose)?;
+    emulation::spec(h, goose.host.as_deref())?;
     if !h.nemesis.is_empty() {
         let refuse = |why: &str| Err(UsageError(format!("--nemesis: {why}")));
         if goose.host.is_some() {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod arrival;
 pub mod client;
 pub mod cpu;
+pub mod emulation;
 pub mod metrics;
 pub mod per_second;
 pub mod progress;

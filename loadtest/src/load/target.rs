@@ -23,6 +23,9 @@ pub struct Target {
     pub host: String,
     #[cfg(feature = "local-stage")]
     stage: Option<local_stage::LocalStage>,
+    /// `--emulate-aws`: the stage shaped like AWS (load/emulation.rs).
+    #[cfg(feature = "local-stage")]
+    emulated: Option<local_stage::EmulatedStage>,
 }
 
 impl Target {
@@ -44,6 +47,8 @@ impl Target {
                 host: h.trim_end_matches('/').to_owned(),
                 #[cfg(feature = "local-stage")]
                 stage: None,
+                #[cfg(feature = "local-stage")]
+                emulated: None,
             });
         }
         Self::local(path_prefix, nemesis).await
@@ -65,7 +70,32 @@ impl Target {
         Ok(Self {
             host: stage.url().to_owned(),
             stage: Some(stage),
+            emulated: None,
         })
+    }
+
+    /// The emulated stage as the target (`--emulate-aws`).
+    #[cfg(feature = "local-stage")]
+    pub fn from_emulated(stage: local_stage::EmulatedStage) -> Self {
+        Self {
+            host: stage.url().to_owned(),
+            stage: None,
+            emulated: Some(stage),
+        }
+    }
+
+    #[cfg(feature = "local-stage")]
+    pub fn emulated(&self) -> Option<&local_stage::EmulatedStage> {
+        self.emulated.as_ref()
+    }
+
+    /// Whether the target is the emulated AWS stage (no warm-up: the
+    /// deployed stage gets none, and it would spend the throttle's burst).
+    pub fn is_emulated(&self) -> bool {
+        #[cfg(feature = "local-stage")]
+        return self.emulated.is_some();
+        #[cfg(not(feature = "local-stage"))]
+        false
     }
 
     #[cfg(not(feature = "local-stage"))]
@@ -116,10 +146,11 @@ impl Target {
         vec![]
     }
 
-    /// Whether the target is a local stage this run started.
+    /// Whether the target is a local stage this run started (in-process
+    /// or emulated).
     pub fn is_local_stage(&self) -> bool {
         #[cfg(feature = "local-stage")]
-        return self.stage.is_some();
+        return self.stage.is_some() || self.emulated.is_some();
         #[cfg(not(feature = "local-stage"))]
         false
     }

@@ -45,6 +45,7 @@ pub fn page(s: &Summary, dir: &Path, charts: &[(&str, String)]) -> String {
     checks(&mut body, s);
     latency(&mut body, s);
     steps(&mut body, s);
+    stage(&mut body, s);
     for (title, svg) in charts {
         let _ = write!(body, "<h2>{}</h2><figure>{svg}</figure>", escape(title));
     }
@@ -59,6 +60,17 @@ pub fn page(s: &Summary, dir: &Path, charts: &[(&str, String)]) -> String {
          <style>{STYLE}</style></head><body>{body}</body></html>\n",
         escape(&s.run.run_id)
     )
+}
+
+/// The emulated stage's figures (`--emulate-aws`).
+fn stage(o: &mut String, s: &Summary) {
+    if let Some(stage) = &s.stage {
+        o.push_str("<h2>Emulated AWS stage</h2><ul>");
+        for line in stage.lines() {
+            let _ = write!(o, "<li>{}</li>", escape(&line));
+        }
+        o.push_str("</ul>");
+    }
 }
 
 fn header(o: &mut String, s: &Summary, dir: &Path) {

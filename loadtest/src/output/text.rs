@@ -24,6 +24,7 @@ pub fn write_report(o: &mut impl Write, s: &Summary, dir: &Path) -> fmt::Result 
     latency(o, s)?;
     steps(o, s)?;
     faults(o, s)?;
+    stage(o, s)?;
     generator(o, s)?;
     thresholds(o, s)?;
     run_files(o, s, dir)?;
@@ -424,6 +425,18 @@ fn faults(o: &mut impl Write, s: &Summary) -> fmt::Result {
             "  {:<9} {:>6.1} {:>6.1} {:>8} {:>6} {:>7} {:>6} {:>9.1} {:>10}",
             f.kind, f.start_s, f.end_s, f.requests, f.ok, f.unknown, f.failed, f.p99_ms, recovered
         )?;
+    }
+    Ok(())
+}
+
+/// The emulated stage's own figures (`--emulate-aws`).
+fn stage(o: &mut impl Write, s: &Summary) -> fmt::Result {
+    let Some(stage) = &s.stage else {
+        return Ok(());
+    };
+    writeln!(o, "\nEmulated AWS stage:")?;
+    for line in stage.lines() {
+        writeln!(o, "  {line}")?;
     }
     Ok(())
 }

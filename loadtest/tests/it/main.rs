@@ -4,6 +4,7 @@
 //! runs compared.
 
 mod compare;
+mod emulated;
 mod foreign;
 mod helpers;
 mod inconclusive;

@@ -19,7 +19,12 @@ struct Running {
 
 /// Starts the binary and waits (bounded) for its "Ctrl-C to stop." line.
 fn start(env: &[(&str, &str)]) -> Running {
+    start_with(&[], env)
+}
+
+fn start_with(args: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_local-stage"))
+        .args(args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -46,7 +51,10 @@ fn start(env: &[(&str, &str)]) -> Running {
         match stdout.recv_timeout(left) {
             Ok(line) if line.starts_with("Ctrl-C to stop") => break,
             Ok(line) => {
-                if let Some(url) = line.strip_prefix("Local stage: http://") {
+                let url = line
+                    .strip_prefix("Local stage: http://")
+                    .or_else(|| line.strip_prefix("Emulated AWS stage: http://"));
+                if let Some(url) = url {
                     addr = url.trim().to_owned();
                 }
             }
@@ -229,4 +237,121 @@ fn out_of_file_descriptors_it_waits_instead_of_spinning() {
     }
     signal(pid, "-INT");
     assert_eq!(wait_exit(&mut stage.child).code(), Some(0));
+}
+
+#[test]
+fn bad_flags_exit_2_and_say_why() {
+    for (args, says) in [
+        (&["--template", "t.yaml"][..], "add --emulate-aws"),
+        (
+            &["--emulate-aws", "--nemesis", "latency"][..],
+            "not with --emulate-aws",
+        ),
+        (
+            &["--emulate-aws", "--function-env", "NOEQUALS"][..],
+            "NAME=VALUE",
+        ),
+        (
+            &["--emulate-aws", "--idle-timeout", "soon"][..],
+            "--idle-timeout",
+        ),
+        (&["--emulate-aws", "--function"][..], "needs a value"),
+        (&["--bogus"][..], "unknown argument"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_local-stage"))
+            .args(args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+/// Processes directly below `pid` whose command is `name`.
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return vec![];
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .collect()
+}
+
+/// Alive: present and not a zombie.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_owned()))
+        .is_some_and(|r| !r.starts_with('Z'))
+}
+
+#[test]
+fn killed_outright_it_leaves_no_function_process_behind() {
+    let bootstrap = crate::support::bootstrap();
+    let db = crate::support::shared_dynamodb().endpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = crate::support::fresh_table();
+    let template = crate::support::TemplateSpec {
+        table: &table,
+        ..Default::default()
+    }
+    .write(dir.path());
+    let bin = bootstrap.to_string_lossy().into_owned();
+    let log_dir = dir.path().join("logs");
+    let mut stage = start_with(
+        &[
+            "--emulate-aws",
+            "--template",
+            &template.to_string_lossy(),
+            "--log-dir",
+            &log_dir.to_string_lossy(),
+        ],
+        &[
+            ("BOOTSTRAP_BIN", bin.as_str()),
+            ("DYNAMODB_ENDPOINT", db.as_str()),
+        ],
+    );
+    // Two concurrent visits: up to two environments.
+    let visit = |addr: String| {
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+            s.write_all(b"POST /visits?path=/orphan HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .expect("write");
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        })
+    };
+    let host = stage.addr.split('/').next().unwrap_or_default().to_owned();
+    let answers: Vec<String> = [visit(host.clone()), visit(host)]
+        .into_iter()
+        .map(|t| t.join().expect("visit"))
+        .collect();
+    assert!(
+        answers.iter().all(|a| a.starts_with("HTTP/1.1 200")),
+        "{answers:?}"
+    );
+    let functions = children_named(stage.child.id(), "bootstrap");
+    assert!(!functions.is_empty(), "function processes below the stage");
+    signal(stage.child.id(), "-KILL");
+    let _ = wait_exit(&mut stage.child);
+    let deadline = Instant::now() + WITHIN;
+    while functions.iter().any(|p| alive(*p)) {
+        assert!(
+            Instant::now() < deadline,
+            "function processes outlived their stage: {functions:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

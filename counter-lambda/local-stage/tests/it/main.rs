@@ -1,3 +1,5 @@
 //! The `local-stage` binary, run as a user runs it.
 
 mod binary;
+mod emulated;
+mod support;

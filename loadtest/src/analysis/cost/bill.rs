@@ -2,8 +2,8 @@
 
 use super::figures::{Footprint, Prices, TierUse, Tiers};
 use super::{
-    ApiKind, Arch, CostItem, CostLine, Figures, Measured, SECONDS_PER_MONTH, Stack, StageCeiling,
-    Traffic, Warning, WarningKind, WorstCase, num, price,
+    ApiKind, Arch, CostItem, CostLine, DurationBasis, Figures, Measured, SECONDS_PER_MONTH, Stack,
+    StageCeiling, Traffic, Warning, WarningKind, WorstCase, num, price,
 };
 
 /// Average days in a month (365.25 / 12): log retention in months.
@@ -263,7 +263,11 @@ impl Bill<'_> {
             Arch::Arm64 => &self.p.lambda_gb_second_arm64,
             Arch::X86_64 => &self.p.lambda_gb_second_x86_64,
         };
-        let run_ms = self.billed_ms(self.m.function_ms);
+        // REPORT lines' Billed Duration is rounded per invocation already.
+        let run_ms = match self.m.basis {
+            DurationBasis::LambdaReports { .. } => self.m.function_ms,
+            _ => self.billed_ms(self.m.function_ms),
+        };
         let dur_gbs = self.requests * run_ms / 1000.0 * gb;
         let colds = self.requests * self.t.cold_start_rate;
         let init_ms = self.billed_ms(self.init_ms());

@@ -51,6 +51,9 @@ pub struct PlanReport {
     pub figures: FigureBook,
     /// With `--free-tier`: the total without it.
     pub total_without_free_tier: Option<f64>,
+    /// The REPORT lines billed from (`--lambda-reports`, or an emulated
+    /// run's own), if any.
+    pub lambda_reports: Option<super::ReportsUsed>,
     /// Traffic, stack, measured, costs, limits, the binding limit, warnings.
     #[serde(flatten)]
     pub plan: CapacityPlan,
@@ -116,13 +119,35 @@ fn header(o: &mut impl Write, r: &PlanReport) -> fmt::Result {
                 .to_owned()
         }
         DurationBasis::Given => "given with --lambda-ms".to_owned(),
+        DurationBasis::LambdaReports { invocations } => format!(
+            "Lambda's REPORT lines: the mean Billed Duration of the warm ones among {} invocations",
+            num(invocations as f64, 0)
+        ),
     };
     writeln!(
         o,
         "Billed duration: {} ms, {basis}; {} B a response body",
         num(m.function_ms, 3),
         num(m.response_body_bytes, 1)
-    )
+    )?;
+    if let Some(used) = &r.lambda_reports {
+        let f = &used.figures;
+        let init = f.init_ms_p50.map_or("none".to_owned(), |ms| {
+            format!("median init {} ms", num(ms, 2))
+        });
+        writeln!(
+            o,
+            "REPORT lines: {} invocations, {} cold starts ({init}), billed p50 {} ms, p99 {} ms, max memory used {} of {} MB; from {}",
+            f.invocations,
+            f.cold_starts,
+            num(f.billed_ms_p50, 0),
+            num(f.billed_ms_p99, 0),
+            num(f.max_memory_used_mb, 0),
+            num(f.memory_size_mb, 0),
+            used.from
+        )?;
+    }
+    Ok(())
 }
 
 fn origin(o: Origin) -> &'static str {
