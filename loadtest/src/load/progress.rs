@@ -116,6 +116,11 @@ impl LiveStats {
         }
     }
 
+    /// Answers with this status so far.
+    pub fn with_status(&self, status: u16) -> u64 {
+        self.by_status[usize::from(status).min(STATUSES - 1)].load(Ordering::Relaxed)
+    }
+
     pub fn total(&self) -> u64 {
         self.ok.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)

@@ -159,11 +159,20 @@ impl RunState {
         self.recorder.record(op);
         // The live counters are the run's counts: nothing kept twice.
         let total = self.live.total();
-        let errors = total - self.live.ok.load(Ordering::Relaxed).min(total);
-        if total >= self.abort_min && errors as f64 / total as f64 > self.abort_rate {
+        // A throttle's 429 is a stage protecting itself, not a broken one:
+        // the abort judges the answers it let through (the thresholds
+        // still judge every answer at the end).
+        let throttled = self.live.with_status(429);
+        let judged = total.saturating_sub(throttled);
+        let errors = judged - self.live.ok.load(Ordering::Relaxed).min(judged);
+        if judged >= self.abort_min && errors as f64 / judged as f64 > self.abort_rate {
+            let besides = match throttled {
+                0 => String::new(),
+                n => format!(" (besides {n} throttled, 429)"),
+            };
             self.abort(format!(
-                "error rate {:.1}% after {total} requests passed --abort-error-rate {:.1}%",
-                100.0 * errors as f64 / total as f64,
+                "error rate {:.1}% after {judged} requests{besides} passed --abort-error-rate {:.1}%",
+                100.0 * errors as f64 / judged as f64,
                 100.0 * self.abort_rate
             ));
         }

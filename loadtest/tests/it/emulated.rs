@@ -147,12 +147,24 @@ fn status_count(s: &Summary, status: &str) -> u64 {
 
 #[tokio::test]
 async fn past_the_templates_throttle_api_gateway_answers_429_and_the_rest_is_judged() {
-    // The project's template: 200/s, burst 400, 50 environments. On two
-    // cores a cold stage hit at 400/s starts its environments on the same
-    // cores as DynamoDB Local and the generator, so the first second can
-    // show Lambda throttles AWS (each environment on its own CPU) would
-    // not: the abort rule is lifted, the answers are what is judged.
+    // The project's template, read as the stage reads it (its POST
+    // route's throttle, its reserved concurrency). On two cores a cold
+    // stage hit at 400/s starts its environments on the same cores as
+    // DynamoDB Local and the generator, so the first second can show
+    // Lambda throttles AWS (each environment on its own CPU) would not:
+    // the abort rule is lifted, the answers are what is judged.
     let template = workspace().join("infra/template.yaml");
+    let shape = local_stage::emulate::template::StageTemplate::read(&template).expect("template");
+    let post = shape
+        .routes
+        .iter()
+        .find(|r| r.key.key() == "POST /visits")
+        .and_then(|r| r.throttle)
+        .expect("the counting route is throttled");
+    let environments = shape
+        .function
+        .reserved_concurrency
+        .expect("reserved concurrency");
     let r = emulated(
         "emulated-400",
         &[
@@ -177,7 +189,7 @@ async fn past_the_templates_throttle_api_gateway_answers_429_and_the_rest_is_jud
     assert_eq!(throttled, stage.throttled_by_api_gateway, "{stage:?}");
     // The bucket's bound: never more than the burst plus the rate since.
     let admitted = s.requests.total - throttled;
-    let bound = 400.0 + 200.0 * s.duration_s;
+    let bound = post.burst + post.rate * s.duration_s;
     assert!(
         admitted as f64 <= bound * 1.05,
         "{admitted} admitted in {:.1} s",
@@ -192,7 +204,10 @@ async fn past_the_templates_throttle_api_gateway_answers_429_and_the_rest_is_jud
         stage.cold_starts >= 1 && stage.init_ms_p50.is_some(),
         "{stage:?}"
     );
-    assert!(stage.environments_peak <= 50);
+    assert!(
+        stage.environments_peak <= u64::from(environments),
+        "{stage:?}"
+    );
     let reports = std::fs::read_to_string(r.dir.join("lambda-reports.log")).expect("REPORT lines");
     let parsed = lambda_reports::parse(&reports).expect("they parse");
     assert_eq!(parsed.len() as u64, stage.invocations);

@@ -839,8 +839,8 @@ mod tests {
             function_environment(&options, &t, Path::new("/task"), true, "http://127.0.0.1:9");
         assert_eq!(env["TABLE_NAME"], "mine", "--function-env comes last");
         assert_eq!(
-            env["ALLOWED_ORIGINS"], "*",
-            "the template's, for our function"
+            env["ALLOWED_ORIGINS"], "",
+            "the template's default, for our function"
         );
         assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "128");
         assert_eq!(env["AWS_ENDPOINT_URL_DYNAMODB"], "http://127.0.0.1:9");

@@ -662,26 +662,35 @@ mod tests {
             ]
         );
         for r in &t.routes {
-            assert_eq!(
-                r.throttle,
-                Some(Throttle {
+            // The counting route's own throttle; every other route's is small.
+            let expected = if r.key.key() == "POST /visits" {
+                Throttle {
                     rate: 200.0,
-                    burst: 400.0
-                })
-            );
+                    burst: 15.0,
+                }
+            } else {
+                Throttle {
+                    rate: 5.0,
+                    burst: 10.0,
+                }
+            };
+            assert_eq!(r.throttle, Some(expected), "{}", r.key.key());
             assert_eq!(r.payload_format, "2.0");
             assert_eq!(r.integration_timeout, MAX_INTEGRATION_TIMEOUT);
         }
         let f = &t.function;
         assert_eq!(
             (f.memory_mb, f.timeout, f.reserved_concurrency),
-            (128, Duration::from_secs(6), Some(50))
+            (128, Duration::from_secs(6), Some(60))
         );
         assert_eq!(f.handler.as_deref(), Some("bootstrap"));
         assert_eq!(f.runtime.as_deref(), Some("provided.al2023"));
         let env = &f.environment;
         assert_eq!(env["TABLE_NAME"], "visitor_count");
-        assert_eq!(env["ALLOWED_ORIGINS"], "*");
+        assert_eq!(
+            env["ALLOWED_ORIGINS"], "",
+            "no browser origin unless deployed with one"
+        );
         assert_eq!(
             env["LOADTEST_PATH_PREFIX"], "",
             "LoadTestKeys defaults to disabled"
