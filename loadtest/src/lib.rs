@@ -52,6 +52,10 @@ pub async fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> Ex
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(message) = cli::plain_usage_error(&e) {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }

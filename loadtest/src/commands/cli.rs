@@ -61,16 +61,17 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Harness")]
+#[command(group = clap::ArgGroup::new("open").multiple(false))]
 pub struct HarnessArgs {
     /// Count a real page, not the run's own key (no accounting).
     ///
     /// Others may visit it too, so only uniqueness, real-time order and range
     /// can be checked.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = page_path)]
     pub path: Option<String>,
 
     /// The run counts `<prefix>/<run-id>`.
-    #[arg(long, value_name = "PREFIX", default_value = "/__loadtest")]
+    #[arg(long, value_name = "PREFIX", default_value = "/__loadtest", value_parser = key_prefix)]
     pub path_prefix: String,
 
     /// Run id, shared by a run's nodes [default: time + random].
@@ -132,7 +133,7 @@ pub struct HarnessArgs {
     /// Pace each user to this many requests a second.
     ///
     /// Latency is then measured from the intended send time.
-    #[arg(long, value_name = "RPS")]
+    #[arg(long, value_name = "RPS", value_parser = rate)]
     pub user_rate: Option<f64>,
 
     /// Open model: start this many requests a second.
@@ -140,20 +141,22 @@ pub struct HarnessArgs {
     /// Whatever the answers (k6's constant-arrival-rate): a pool of --max-users users serves the
     /// arrivals; one due when no user is free is dropped (counted, never
     /// sent late); latency counts from the intended start. -t sets how long.
-    #[arg(long, value_name = "RPS", value_parser = rate)]
+    #[arg(long, value_name = "RPS", value_parser = rate, group = "open",
+        conflicts_with_all = ["user_rate", "steps", "users", "increase_rate", "test_plan"])]
     pub arrival_rate: Option<f64>,
 
     /// Open-model stepped run: each arrival rate in turn.
     ///
     /// As --steps (a warm-up, then each held --step-secs), in req/s
     /// offered; the knee is stated as the offered rate.
-    #[arg(long, value_name = "RPS,...", value_delimiter = ',', num_args = 1.., value_parser = rate)]
+    #[arg(long, value_name = "RPS,...", value_delimiter = ',', num_args = 1.., value_parser = rate, group = "open",
+        conflicts_with_all = ["user_rate", "steps", "users", "increase_rate", "test_plan", "run_time"])]
     pub rate_steps: Vec<f64>,
 
     /// The open model's pool of users [default: 100].
     ///
     /// All started before the first arrival.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000), requires = "open")]
     pub max_users: Option<u64>,
 
     /// Stepped capacity run: hold each of these user counts in turn.
@@ -161,7 +164,8 @@ pub struct HarnessArgs {
     /// The Universal Scalability Law is fitted to the steps (3+ sizes); the knee
     /// is the last step within the thresholds and not past the fit's point
     /// where one more user adds under half a lone user's throughput.
-    #[arg(long, value_name = "USERS,...", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "USERS,...", value_delimiter = ',', num_args = 1.., value_parser = users,
+        conflicts_with_all = ["test_plan", "users", "run_time"])]
     pub steps: Vec<usize>,
 
     /// Seconds each step is held.
@@ -199,7 +203,8 @@ pub struct HarnessArgs {
     /// Into the local stage, kinds in turn: one window of --nemesis-duration
     /// seconds (3) every --nemesis-interval seconds (8), the first after one
     /// window of calm. Not with --host or --steps.
-    #[arg(long, value_name = "KIND,...", value_delimiter = ',', num_args = 1.., value_parser = fault_kind)]
+    #[arg(long, value_name = "KIND,...", value_delimiter = ',', num_args = 1.., value_parser = fault_kind,
+        conflicts_with_all = ["host", "steps", "rate_steps"])]
     pub nemesis: Vec<String>,
 
     /// Seconds from one fault window to the next.
@@ -363,14 +368,58 @@ pub(crate) fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// An arrival rate: a finite number of requests a second above 0.
+/// A rate: a finite number of requests a second above 0.
 fn rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v <= 1e7 => Ok(v),
         _ => Err(format!(
-            "`{s}` is not an arrival rate: give requests a second, above 0 (such as 200 or 0.5)"
+            "`{s}` is not a rate: give requests a second, above 0 (such as 200 or 0.5)"
         )),
     }
+}
+
+/// A number of users: 1 or more.
+fn users(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of users: 1 or more")),
+    }
+}
+
+/// A page's path, by the contract's rules.
+fn page_path(s: &str) -> Result<String, String> {
+    counter_api::validate_path(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// A prefix the run's own key goes below.
+fn key_prefix(s: &str) -> Result<String, String> {
+    counter_api::validate_path(&format!("{s}/x"))
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// A goose time span, as goose itself reads it (`90`, `90s`, `1h2m3s`).
+fn time_span(s: &str) -> Result<String, String> {
+    goose::util::parse_timespan(s)
+        .map(|_| s.to_owned())
+        .ok_or_else(|| format!("`{s}` is not a time span: use whole seconds or h, m, s in that order, such as 90, 90s or 1h2m3s"))
+}
+
+/// A positive number, kept as goose's text.
+fn positive(s: &str) -> Result<String, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(s.to_owned()),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+/// `--host`: an absolute http(s) URL.
+fn host(s: &str) -> Result<String, String> {
+    crate::load::client::Endpoint::parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.why)
 }
 
 fn fault_kind(s: &str) -> Result<String, String> {
@@ -500,8 +549,17 @@ fn command(all: bool) -> clap::Command {
     // Goose's `--request-body` (its request log's bodies) gives way to the
     // counting request's body: no request goes through goose's client.
     cmd = cmd
-        .mut_arg("host", |a| a.short(None))
-        .mut_arg("request_body", |a| a.long("goose-request-body"));
+        .mut_arg("host", |a| a.short(None).value_parser(host))
+        .mut_arg("request_body", |a| a.long("goose-request-body"))
+        .mut_arg("users", |a| a.value_parser(users));
+    // Goose's own rules, checked as the command line is read (goose checks
+    // them only when the load begins, after the stage is up).
+    for id in ["run_time", "increase_time", "decrease_time"] {
+        cmd = cmd.mut_arg(id, |a| a.value_parser(time_span));
+    }
+    for id in ["increase_rate", "decrease_rate", "timeout"] {
+        cmd = cmd.mut_arg(id, |a| a.value_parser(positive));
+    }
     for id in goose_ids {
         let common = common.iter().find(|(c, _)| *c == id).cloned();
         cmd = cmd.mut_arg(&id, |a| {
@@ -544,6 +602,117 @@ fn command(all: bool) -> clap::Command {
         cmd = cmd.mut_arg(id, |a| a.hide(true));
     }
     cmd.mut_args(|a| a.long_help(None))
+}
+
+/// Why two options do not go together: clap finds the conflict (the
+/// `conflicts_with` above), this says why, the first named as written.
+const NOT_TOGETHER: &[(&str, &str, &str)] = &[
+    (
+        "--arrival-rate",
+        "--rate-steps",
+        "give one: --rate-steps is the stepped form",
+    ),
+    (
+        "--arrival-rate",
+        "--user-rate",
+        "it paces a closed loop's users",
+    ),
+    (
+        "--arrival-rate",
+        "--steps",
+        "--rate-steps is the stepped form in arrival rates",
+    ),
+    ("--arrival-rate", "--users", "the pool is --max-users"),
+    (
+        "--arrival-rate",
+        "--increase-rate",
+        "the whole pool starts before the first arrival",
+    ),
+    (
+        "--arrival-rate",
+        "--test-plan",
+        "the arrival schedule is the plan",
+    ),
+    (
+        "--rate-steps",
+        "--user-rate",
+        "it paces a closed loop's users",
+    ),
+    (
+        "--rate-steps",
+        "--steps",
+        "--steps holds users, --rate-steps arrival rates: give one",
+    ),
+    ("--rate-steps", "--users", "the pool is --max-users"),
+    (
+        "--rate-steps",
+        "--increase-rate",
+        "the whole pool starts before the first arrival",
+    ),
+    (
+        "--rate-steps",
+        "--test-plan",
+        "the arrival schedule is the plan",
+    ),
+    (
+        "--rate-steps",
+        "--run-time",
+        "the steps' lengths are --warmup-secs and --step-secs",
+    ),
+    ("--steps", "--test-plan", "--steps makes its own test plan"),
+    ("--steps", "--users", "--steps makes its own test plan"),
+    ("--steps", "--run-time", "--steps makes its own test plan"),
+    (
+        "--nemesis",
+        "--host",
+        "it acts on the local stage; leave out --host",
+    ),
+    (
+        "--nemesis",
+        "--steps",
+        "faults would blur the steps' figures",
+    ),
+    (
+        "--nemesis",
+        "--rate-steps",
+        "faults would blur the steps' figures",
+    ),
+];
+
+/// clap's conflict and requirement errors, said as the rest of the tool
+/// says a usage error (`None`: clap's own message says it).
+pub fn plain_usage_error(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let flag = |s: &str| {
+        let word = s.split_whitespace().next().unwrap_or(s);
+        word.trim_matches(|c| c == '<' || c == '>').to_owned()
+    };
+    let names = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => vec![flag(s)],
+        Some(ContextValue::Strings(v)) => v.iter().map(|s| flag(s)).collect(),
+        _ => vec![],
+    };
+    match e.kind() {
+        ErrorKind::ArgumentConflict => {
+            let (a, b) = (names(ContextKind::InvalidArg), names(ContextKind::PriorArg));
+            let (x, y) = (a.first()?, b.first()?);
+            let (first, second, why) = NOT_TOGETHER
+                .iter()
+                .find(|(p, q, _)| (p == x && q == y) || (p == y && q == x))?;
+            Some(format!("{first}: not with {second} ({why})"))
+        }
+        ErrorKind::MissingRequiredArgument
+            if names(ContextKind::InvalidArg)
+                .iter()
+                .any(|n| n == "--arrival-rate" || n == "--rate-steps") =>
+        {
+            Some(
+                "--max-users sizes the open model's pool: give --arrival-rate or --rate-steps too"
+                    .into(),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// The command line as `loadtest` reads it (tests call it too: `Cli`'s

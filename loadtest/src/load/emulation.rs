@@ -185,10 +185,9 @@ fn figures(stage: &local_stage::EmulatedStage) -> StageFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     fn harness(args: &[&str]) -> HarnessArgs {
-        crate::commands::cli::Cli::try_parse_from([&["loadtest"], args].concat())
+        crate::commands::cli::parse_from([&["loadtest"], args].concat())
             .expect("valid flags")
             .run
             .harness

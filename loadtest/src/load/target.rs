@@ -156,6 +156,14 @@ impl Target {
     }
 }
 
+/// `--nemesis` and its timing, checked before anything starts.
+pub fn check_nemesis(spec: &NemesisSpec) -> Result<(), UsageError> {
+    #[cfg(feature = "local-stage")]
+    nemesis_plan(spec)?;
+    let _ = spec;
+    Ok(())
+}
+
 /// The stage's plan from `--nemesis` and its timing.
 #[cfg(feature = "local-stage")]
 fn nemesis_plan(spec: &NemesisSpec) -> Result<local_stage::NemesisPlan, UsageError> {

@@ -363,16 +363,24 @@ impl Clone for Session {
     }
 }
 
+/// Seconds a request may take (goose's `--timeout`, which a run defaults
+/// to this) before it is unknown.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+
 /// This user's session, made on its first request.
 fn session(user: &mut GooseUser) -> &mut Session {
     if user.get_session_data::<Session>().is_none() {
+        // Goose's own `--timeout`, as goose configured it (the run sets
+        // its default: every user sees a value; the command line checked it).
         let timeout = user
             .config
             .timeout
             .as_deref()
             .and_then(|t| t.parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t > 0.0)
-            .map_or(Duration::from_secs(60), Duration::from_secs_f64);
+            .map_or(
+                Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+                Duration::from_secs_f64,
+            );
         user.set_session_data(Session {
             pacing: None,
             conn: Mutex::default(),
