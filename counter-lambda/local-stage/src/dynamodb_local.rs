@@ -293,7 +293,7 @@ fn compile_launcher(jar_dir: &Path, parent: &Path, classes: &Path) -> Result<(),
 /// away for any reason. `sh` itself waits for java, so when java dies on its
 /// own, `sh` reaps it and exits with its status: no zombie java, and the
 /// owner sees the exit. The guard also continues java after its TERM, so
-/// a java the nemesis paused (SIGSTOP) still ends when its owner does.
+/// a java the fault injector paused (SIGSTOP) still ends when its owner does.
 const WATCHDOG: &str = r#"exec 3<&0
 java "$@" &
 pid=$!

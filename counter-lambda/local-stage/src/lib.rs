@@ -17,8 +17,8 @@
 
 mod dynamodb_local;
 pub mod emulate;
+mod fault_injector;
 mod fault_proxy;
-mod nemesis;
 mod serve;
 mod stage;
 mod supervisor;
@@ -28,10 +28,10 @@ pub use dynamodb_local::{
     install_dir,
 };
 pub use emulate::{EmulateError, EmulatedStage, EmulationOptions, StageFigures};
-pub use fault_proxy::{FaultProxy, FaultSwitch, ProxyFault};
-pub use nemesis::{
-    AppliedFault, FaultKind, FaultTargets, Nemesis, NemesisError, NemesisPlan, ProcessHandle,
+pub use fault_injector::{
+    AppliedFault, FaultInjector, FaultKind, FaultPlan, FaultPlanError, FaultTargets, ProcessHandle,
 };
+pub use fault_proxy::{FaultProxy, FaultSwitch, ProxyFault};
 pub use serve::{AcceptBackoff, BodyError, RequestBody, ServeOptions, serve, serve_fallible};
 pub use stage::{LocalStage, StageOptions, create_table, local_client};
 pub use supervisor::{DatabaseHealth, MAX_RESTARTS, RESTART_WINDOW, may_restart};

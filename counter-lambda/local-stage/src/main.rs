@@ -5,9 +5,9 @@
 //! yourself, `LOCAL_STAGE_PORT` to pick the port and `DYNAMODB_LOCAL_DATA`
 //! to keep the tables.
 //!
-//! `--nemesis KIND[,KIND...]` (latency, throttle, errors, pause, restart)
-//! injects faults while it serves, one window of `--nemesis-duration`
-//! seconds (3) every `--nemesis-interval` seconds (8), kinds in turn.
+//! `--faults KIND[,KIND...]` (latency, throttle, errors, pause, restart)
+//! injects faults while it serves, one window of `--fault-duration`
+//! seconds (3) every `--fault-interval` seconds (8), kinds in turn.
 //!
 //! If the DynamoDB Local it started dies and cannot be restarted on its
 //! data, it exits with status 1 and the cause.
@@ -23,11 +23,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use local_stage::{
-    Binding, EmulatedStage, EmulationOptions, LocalStage, NemesisPlan, StageOptions,
-};
+use local_stage::{Binding, EmulatedStage, EmulationOptions, FaultPlan, LocalStage, StageOptions};
 
-const USAGE: &str = "usage: local-stage [--nemesis KIND[,KIND...]] [--nemesis-interval SECS] [--nemesis-duration SECS]
+const USAGE: &str = "usage: local-stage [--faults KIND[,KIND...]] [--fault-interval SECS] [--fault-duration SECS]
        local-stage --emulate-aws [--template FILE] [--function CMD] [--function-env K=V]... [--idle-timeout SECS] [--log-dir DIR]";
 
 #[tokio::main]
@@ -38,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let (nemesis, emulate) = match args(std::env::args().skip(1)) {
+    let (faults, emulate) = match args(std::env::args().skip(1)) {
         Ok(parsed) => parsed,
         Err(e) => {
             eprintln!("local-stage: {e}");
@@ -50,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         return emulated(options).await;
     }
     let mut options = StageOptions::from_env().context("configuration")?;
-    options.nemesis = nemesis;
+    options.faults = faults;
     let mut stage = LocalStage::start(options)
         .await
         .context("starting the local stage")?;
@@ -69,11 +67,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  try: curl -X POST '{}/visits?path=/'", stage.url());
     if let Some(plan) = stage_plan(&stage) {
-        println!("  nemesis: {plan}");
+        println!("  faults: {plan}");
     }
     stage
-        .start_nemesis(std::time::Instant::now())
-        .context("starting the nemesis")?;
+        .start_faults(std::time::Instant::now())
+        .context("starting the fault injector")?;
     // Listening before saying so: a Ctrl-C right after the line below must
     // stop the stage in order, not kill it.
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -87,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         }
         cause = failed => Err(anyhow::anyhow!("{cause}")),
     };
-    for w in stage.stop_nemesis() {
+    for w in stage.stop_faults() {
         println!(
             "  fault {:<8} {:>7.1} s .. {:>7.1} s",
             w.kind.name(),
@@ -100,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn stage_plan(stage: &LocalStage) -> Option<String> {
-    stage.nemesis_plan().map(|p| {
+    stage.fault_plan().map(|p| {
         let kinds: Vec<&str> = p.kinds.iter().map(|k| k.name()).collect();
         format!(
             "{} s of {} every {} s",
@@ -111,15 +109,15 @@ fn stage_plan(stage: &LocalStage) -> Option<String> {
     })
 }
 
-/// What the command line asks for: a nemesis for the in-process stage,
+/// What the command line asks for: a fault injector for the in-process stage,
 /// or the emulated stage's options (`--emulate-aws`). Nothing else is
 /// accepted: the rest of the configuration is the environment's.
 fn args(
     mut args: impl Iterator<Item = String>,
-) -> Result<(Option<NemesisPlan>, Option<EmulationOptions>), String> {
+) -> Result<(Option<FaultPlan>, Option<EmulationOptions>), String> {
     let mut kinds = None;
-    let mut interval = NemesisPlan::DEFAULT_INTERVAL;
-    let mut duration = NemesisPlan::DEFAULT_DURATION;
+    let mut interval = FaultPlan::DEFAULT_INTERVAL;
+    let mut duration = FaultPlan::DEFAULT_DURATION;
     let mut emulate = false;
     let mut emulation = EmulationOptions::default();
     let mut emulation_flag = None;
@@ -136,17 +134,23 @@ fn args(
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
         };
+        // The earlier names (Jepsen's "nemesis") still work.
+        let flag = match flag.as_str() {
+            "--nemesis" => "--faults".to_owned(),
+            "--nemesis-interval" => "--fault-interval".to_owned(),
+            "--nemesis-duration" => "--fault-duration".to_owned(),
+            _ => flag,
+        };
         let takes_value = !matches!(flag.as_str(), "--emulate-aws");
         let value = inline.or_else(|| if takes_value { args.next() } else { None });
         let needed = |v: Option<String>| v.ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
-            "--nemesis" => {
+            "--faults" => {
                 let list = needed(value)?;
-                kinds =
-                    Some(NemesisPlan::parse_kinds(&list).map_err(|e| format!("--nemesis: {e}"))?);
+                kinds = Some(FaultPlan::parse_kinds(&list).map_err(|e| format!("--faults: {e}"))?);
             }
-            "--nemesis-interval" => interval = secs("--nemesis-interval", value)?,
-            "--nemesis-duration" => duration = secs("--nemesis-duration", value)?,
+            "--fault-interval" => interval = secs("--fault-interval", value)?,
+            "--fault-duration" => duration = secs("--fault-duration", value)?,
             "--emulate-aws" => emulate = true,
             "--template" => emulation.template = Some(needed(value)?.into()),
             "--function" => emulation.function = Some(needed(value)?),
@@ -155,22 +159,22 @@ fn args(
             "--log-dir" => emulation.log_dir = Some(needed(value)?.into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
-        if !flag.starts_with("--nemesis") && flag != "--emulate-aws" {
+        if !flag.starts_with("--fault") && flag != "--emulate-aws" {
             emulation_flag = Some(flag);
         }
     }
     match (emulate, kinds, emulation_flag) {
         (true, Some(_), _) => {
-            Err("--nemesis acts on the in-process stage: not with --emulate-aws".into())
+            Err("--faults acts on the in-process stage: not with --emulate-aws".into())
         }
         (true, None, _) => Ok((None, Some(emulation))),
         (false, _, Some(flag)) => Err(format!(
             "{flag} belongs to the emulated stage: add --emulate-aws"
         )),
         (false, None, None) => Ok((None, None)),
-        (false, Some(kinds), None) => NemesisPlan::new(kinds, interval, duration)
+        (false, Some(kinds), None) => FaultPlan::new(kinds, interval, duration)
             .map(|p| (Some(p), None))
-            .map_err(|e| format!("--nemesis: {e}")),
+            .map_err(|e| format!("--faults: {e}")),
     }
 }
 

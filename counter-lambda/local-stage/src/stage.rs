@@ -17,8 +17,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use tokio::task::JoinHandle;
 
 use crate::dynamodb_local::{Binding, DynamoDbLocal, LocalError, Storage};
+use crate::fault_injector::{AppliedFault, FaultInjector, FaultPlan, FaultTargets, check_targets};
 use crate::fault_proxy::FaultProxy;
-use crate::nemesis::{AppliedFault, FaultTargets, Nemesis, NemesisPlan, check_targets};
 use crate::serve::{RequestBody, ServeOptions, serve};
 use crate::supervisor::{DatabaseHealth, Supervisor};
 use counter_lambda::config::{Config, ConfigError, StoreTimeouts};
@@ -52,9 +52,9 @@ pub struct StageOptions {
     /// when it stops (in /dev/shm where there is one). In a directory, a
     /// crash of java is survived: the stage restarts it on the same data.
     pub storage: Option<Storage>,
-    /// Faults to inject once [`LocalStage::start_nemesis`] is called: the
+    /// Faults to inject once [`LocalStage::start_faults`] is called: the
     /// handler then reaches DynamoDB through a fault proxy.
-    pub nemesis: Option<NemesisPlan>,
+    pub faults: Option<FaultPlan>,
 }
 
 impl StageOptions {
@@ -67,7 +67,7 @@ impl StageOptions {
             port: 0,
             serve: ServeOptions::default(),
             storage: None,
-            nemesis: None,
+            faults: None,
         }
     }
 
@@ -100,7 +100,7 @@ impl StageOptions {
                 Ok(v) if v.trim() == "memory" => Some(Storage::InMemory),
                 Ok(v) => Some(Storage::Directory(v.into())),
             },
-            nemesis: None,
+            faults: None,
         })
     }
 }
@@ -123,17 +123,17 @@ pub struct LocalStage {
     // then its data directory is removed.
     database: Option<Supervisor>,
     _data_dir: Option<tempfile::TempDir>,
-    /// With a nemesis planned: the proxy the handler's client goes
-    /// through, the plan, and the nemesis once started.
+    /// With a fault injector planned: the proxy the handler's client goes
+    /// through, the plan, and the fault injector once started.
     faults: Option<Faults>,
 }
 
 #[derive(Debug)]
 struct Faults {
     proxy: FaultProxy,
-    plan: NemesisPlan,
+    plan: FaultPlan,
     targets: FaultTargets,
-    running: Option<Nemesis>,
+    running: Option<FaultInjector>,
 }
 
 impl LocalStage {
@@ -145,7 +145,7 @@ impl LocalStage {
             data_dir,
         } = Database::start(options.dynamodb_endpoint.clone(), options.storage.clone()).await?;
         let client = local_client(&dynamodb_endpoint, options.config.timeouts).await;
-        let faults = match options.nemesis.clone() {
+        let faults = match options.faults.clone() {
             None => None,
             Some(plan) => {
                 Some(Faults::new(plan, &dynamodb_endpoint, &database, &options.config).await?)
@@ -188,21 +188,21 @@ impl LocalStage {
         })
     }
 
-    /// Starts the planned nemesis, its windows counted from `origin` (the
+    /// Starts the planned faults, its windows counted from `origin` (the
     /// run's clock). Does nothing without a plan or when already started.
-    pub fn start_nemesis(&mut self, origin: std::time::Instant) -> Result<(), LocalError> {
+    pub fn start_faults(&mut self, origin: std::time::Instant) -> Result<(), LocalError> {
         if let Some(f) = &mut self.faults
             && f.running.is_none()
         {
-            let nemesis = Nemesis::start(f.plan.clone(), f.targets.clone(), origin)
-                .map_err(|e| LocalError::Setup(format!("nemesis: {e}")))?;
-            f.running = Some(nemesis);
+            let faults = FaultInjector::start(f.plan.clone(), f.targets.clone(), origin)
+                .map_err(|e| LocalError::Setup(format!("faults: {e}")))?;
+            f.running = Some(faults);
         }
         Ok(())
     }
 
-    /// The nemesis this stage was started with, if any.
-    pub fn nemesis_plan(&self) -> Option<&NemesisPlan> {
+    /// The fault injector this stage was started with, if any.
+    pub fn fault_plan(&self) -> Option<&FaultPlan> {
         self.faults.as_ref().map(|f| &f.plan)
     }
 
@@ -211,17 +211,17 @@ impl LocalStage {
         self.faults
             .as_ref()
             .and_then(|f| f.running.as_ref())
-            .map(Nemesis::applied)
+            .map(FaultInjector::applied)
             .unwrap_or_default()
     }
 
-    /// Stops the nemesis (a fault on now ends; a paused java continues)
+    /// Stops the fault injector (a fault on now ends; a paused java continues)
     /// and returns every window it applied.
-    pub fn stop_nemesis(&mut self) -> Vec<AppliedFault> {
+    pub fn stop_faults(&mut self) -> Vec<AppliedFault> {
         self.faults
             .as_mut()
             .and_then(|f| f.running.take())
-            .map(Nemesis::stop)
+            .map(FaultInjector::stop)
             .unwrap_or_default()
     }
 
@@ -302,7 +302,7 @@ impl LocalStage {
 impl Drop for LocalStage {
     fn drop(&mut self) {
         // First: no fault outlives the stage, and java is not left paused.
-        self.stop_nemesis();
+        self.stop_faults();
         self.server.abort();
     }
 }
@@ -311,7 +311,7 @@ impl Faults {
     /// The proxy in front of `endpoint`, and what the plan may act on
     /// (checked now, so a plan the stage cannot run fails its start).
     async fn new(
-        plan: NemesisPlan,
+        plan: FaultPlan,
         endpoint: &str,
         database: &Option<Supervisor>,
         config: &Config,
@@ -322,7 +322,7 @@ impl Faults {
             proxy: Some(proxy.switch()),
             process: database.as_ref().map(Supervisor::process_handle),
         };
-        check_targets(&plan, &targets).map_err(|e| LocalError::Setup(format!("nemesis: {e}")))?;
+        check_targets(&plan, &targets).map_err(|e| LocalError::Setup(format!("faults: {e}")))?;
         Ok(Self {
             proxy,
             plan,

@@ -60,7 +60,7 @@ pub(crate) struct Supervisor {
     commands: Option<mpsc::Sender<Command>>,
     health: watch::Receiver<DatabaseHealth>,
     java_pid: Arc<AtomicU32>,
-    /// Deaths to take as deliberate (the nemesis's restarts): restarted,
+    /// Deaths to take as deliberate (the fault injector's restarts): restarted,
     /// not counted towards a crash loop.
     deliberate: Arc<AtomicU32>,
     in_memory: bool,
@@ -90,9 +90,9 @@ impl Supervisor {
         }
     }
 
-    /// A handle on java for the nemesis's process faults.
-    pub(crate) fn process_handle(&self) -> crate::nemesis::ProcessHandle {
-        crate::nemesis::ProcessHandle {
+    /// A handle on java for the fault injector's process faults.
+    pub(crate) fn process_handle(&self) -> crate::fault_injector::ProcessHandle {
+        crate::fault_injector::ProcessHandle {
             java_pid: self.java_pid.clone(),
             deliberate: self.deliberate.clone(),
             health: self.health.clone(),
@@ -183,7 +183,7 @@ fn supervise(
             Err(mpsc::RecvTimeoutError::Timeout) if watching => {
                 if let Some(status) = db.exited() {
                     java_pid.store(0, Ordering::SeqCst);
-                    // A death the nemesis caused is restarted but is no
+                    // A death the fault injector caused is restarted but is no
                     // sign of a crash loop.
                     let on_purpose = deliberate
                         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -1,4 +1,4 @@
-//! Fault windows (a nemesis's, `--nemesis`) and what each cost: requests in
+//! Fault windows (a fault injector's, `--faults`) and what each cost: requests in
 //! flight during it, their outcomes and p99, and how long the stage took
 //! to recover. Faults are meant to cost availability, never correctness:
 //! the verdict is judged as always, and the error-rate threshold judges
@@ -10,7 +10,7 @@ use super::observation::{Observation, Outcome};
 use super::stats::{Latency, histogram};
 use super::summary::Summary;
 
-/// The kinds a nemesis knows (the local stage's `FaultKind` names).
+/// The kinds a fault injector knows (the local stage's `FaultKind` names).
 pub const KINDS: [&str; 5] = ["latency", "throttle", "errors", "pause", "restart"];
 
 /// A fault as the stage applied it, in seconds of the run's clock.
@@ -119,7 +119,7 @@ pub fn error_rate_outside(ops: &[Observation], reports: &[FaultReport]) -> Optio
 /// Adds the windows' reports to a run's summary and judges its error-rate
 /// threshold outside them (a run with faults is expected to fail requests
 /// in them), then sets `passed` again by the rule `analyse` uses for a run
-/// without steps (a nemesis is refused with `--steps`).
+/// without steps (a fault injector is refused with `--steps`).
 pub fn judge_faults(
     summary: &mut Summary,
     ops: &[Observation],

@@ -12,7 +12,7 @@
 //! - [`analyse`]: observations and run evidence → [`summary::Summary`];
 //! - [`rejudge`]: a run judged again from its files (`loadtest report`),
 //!   a killed one from what it left;
-//! - [`faults`]: a nemesis's fault windows and what each cost;
+//! - [`faults`]: a fault injector's fault windows and what each cost;
 //! - [`open`]: the open model's offered and achieved arrivals, dropped ones;
 //! - [`summary`]: what `summary.json` holds;
 //! - [`run_start`]: what `run.json` holds (written as the load begins);

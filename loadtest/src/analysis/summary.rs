@@ -125,7 +125,7 @@ pub struct Summary {
     #[serde(default)]
     pub server_timing: Option<ServerTiming>,
     pub per_second: Vec<Second>,
-    /// The fault windows a nemesis applied (`--nemesis`) and what each
+    /// The fault windows a fault injector applied (`--faults`) and what each
     /// cost; empty without one.
     #[serde(default)]
     pub faults: Vec<super::faults::FaultReport>,

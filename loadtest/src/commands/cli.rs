@@ -200,20 +200,20 @@ pub struct HarnessArgs {
 
     /// Inject faults into the local stage: latency,throttle,errors,pause,restart.
     ///
-    /// Into the local stage, kinds in turn: one window of --nemesis-duration
-    /// seconds (3) every --nemesis-interval seconds (8), the first after one
+    /// Into the local stage, kinds in turn: one window of --fault-duration
+    /// seconds (3) every --fault-interval seconds (8), the first after one
     /// window of calm. Not with --host or --steps.
-    #[arg(long, value_name = "KIND,...", value_delimiter = ',', num_args = 1.., value_parser = fault_kind,
+    #[arg(long, alias = "nemesis", value_name = "KIND,...", value_delimiter = ',', num_args = 1.., value_parser = fault_kind,
         conflicts_with_all = ["host", "steps", "rate_steps"])]
-    pub nemesis: Vec<String>,
+    pub faults: Vec<String>,
 
     /// Seconds from one fault window to the next.
-    #[arg(long, value_name = "SECS", default_value_t = 8.0, value_parser = seconds)]
-    pub nemesis_interval: f64,
+    #[arg(long, alias = "nemesis-interval", value_name = "SECS", default_value_t = 8.0, value_parser = seconds)]
+    pub fault_interval: f64,
 
     /// Seconds each fault window lasts (a restart: until DynamoDB Local answers again).
-    #[arg(long, value_name = "SECS", default_value_t = 3.0, value_parser = seconds)]
-    pub nemesis_duration: f64,
+    #[arg(long, alias = "nemesis-duration", value_name = "SECS", default_value_t = 3.0, value_parser = seconds)]
+    pub fault_duration: f64,
 
     /// Serve Prometheus metrics at http://ADDR/metrics.
     ///
@@ -575,8 +575,8 @@ fn command(all: bool) -> clap::Command {
     }
     // Behind --help-all (and in docs/); kept off the one screen.
     let rarer = [
-        "nemesis_interval",
-        "nemesis_duration",
+        "fault_interval",
+        "fault_duration",
         "metrics_linger",
         "help_goose",
         "help_all",
@@ -663,17 +663,17 @@ const NOT_TOGETHER: &[(&str, &str, &str)] = &[
     ("--steps", "--users", "--steps makes its own test plan"),
     ("--steps", "--run-time", "--steps makes its own test plan"),
     (
-        "--nemesis",
+        "--faults",
         "--host",
         "it acts on the local stage; leave out --host",
     ),
     (
-        "--nemesis",
+        "--faults",
         "--steps",
         "faults would blur the steps' figures",
     ),
     (
-        "--nemesis",
+        "--faults",
         "--rate-steps",
         "faults would blur the steps' figures",
     ),

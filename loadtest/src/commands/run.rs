@@ -22,7 +22,7 @@ use crate::analysis::summary::{RunFacts, Summary};
 use crate::load::api::Api;
 use crate::load::metrics::{self};
 use crate::load::progress::Display;
-use crate::load::target::{NemesisSpec, Target};
+use crate::load::target::{FaultSpec, Target};
 use crate::load::users::{RunState, count_towards_the_bound};
 use crate::load::{emulation, signals, status};
 use crate::output::run_dir;
@@ -82,11 +82,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let (live, record) = start_live(&dir, metrics, &state, &started)?;
 
     let attack = build_attack(goose, &workload, state.clone(), &dir)?;
-    target.start_nemesis(state.clock)?;
+    target.start_faults(state.clock)?;
     let display = Display::for_stderr(quiet);
     let execution = execute_bounded(attack, &state, harness.max_duration, &workload, display).await;
 
-    let faults = target.stop_nemesis().await;
+    let faults = target.stop_faults().await;
     let final_read = count_after(&mut api, &state, node).await;
     let stage = emulation::finish(&target, &dir);
     let facts = RunFacts {
@@ -140,26 +140,19 @@ fn checked(
         .into());
     }
     emulation::spec(harness, goose.host.as_deref())?;
-    if let Some(spec) = nemesis_spec(harness) {
-        crate::load::target::check_nemesis(&spec)?;
+    if let Some(spec) = fault_spec(harness) {
+        crate::load::target::check_faults(&spec)?;
     }
     let baseline = harness.baseline.as_deref();
     baseline.map(run_dir::read_baseline).transpose()
 }
 
-/// The `--host`, or the local stage (with its nemesis, if asked for).
+/// The `--host`, or the local stage (with its faults, if asked for).
 async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyhow::Result<Target> {
-    let nemesis = nemesis_spec(harness);
+    let faults = fault_spec(harness);
     let target = match emulation::spec(harness, goose.host.as_deref())? {
         Some(spec) => emulation::open(&spec, &harness.path_prefix).await?,
-        None => {
-            Target::open(
-                goose.host.as_deref(),
-                &harness.path_prefix,
-                nemesis.as_ref(),
-            )
-            .await?
-        }
+        None => Target::open(goose.host.as_deref(), &harness.path_prefix, faults.as_ref()).await?,
     };
     if let Some(signal) = signals::interrupted() {
         anyhow::bail!(
@@ -171,12 +164,12 @@ async fn open_target(harness: &HarnessArgs, goose: &GooseConfiguration) -> anyho
     Ok(target)
 }
 
-/// `--nemesis` and its timing, if given.
-fn nemesis_spec(h: &HarnessArgs) -> Option<NemesisSpec> {
-    (!h.nemesis.is_empty()).then(|| NemesisSpec {
-        kinds: h.nemesis.clone(),
-        interval_s: h.nemesis_interval,
-        duration_s: h.nemesis_duration,
+/// `--faults` and its timing, if given.
+fn fault_spec(h: &HarnessArgs) -> Option<FaultSpec> {
+    (!h.faults.is_empty()).then(|| FaultSpec {
+        kinds: h.faults.clone(),
+        interval_s: h.fault_interval,
+        duration_s: h.fault_duration,
     })
 }
 

@@ -37,7 +37,7 @@ pub fn key_value(text: &str) -> Result<(String, String), String> {
 }
 
 /// The emulated stage's options, if asked for; refuses what cannot go
-/// with them (a `--host`, a nemesis) and emulation flags without
+/// with them (a `--host`, a fault injector) and emulation flags without
 /// `--emulate-aws`.
 pub fn spec(h: &HarnessArgs, host: Option<&str>) -> Result<Option<EmulationSpec>, UsageError> {
     let given = [
@@ -59,9 +59,9 @@ pub fn spec(h: &HarnessArgs, host: Option<&str>) -> Result<Option<EmulationSpec>
             "--emulate-aws starts a stage shaped like AWS on this machine: leave out --host".into(),
         ));
     }
-    if !h.nemesis.is_empty() {
+    if !h.faults.is_empty() {
         return Err(UsageError(
-            "--nemesis acts on the in-process local stage: not with --emulate-aws".into(),
+            "--faults acts on the in-process local stage: not with --emulate-aws".into(),
         ));
     }
     Ok(Some(EmulationSpec {
@@ -194,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn the_emulated_stage_goes_with_no_host_and_no_nemesis() {
+    fn the_emulated_stage_goes_with_no_host_and_no_faults() {
         let h = harness(&[
             "--emulate-aws",
             "--function-env",
@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(s.function_env, [("A".to_owned(), "1".to_owned())]);
         assert_eq!(s.idle_timeout_s, Some(5.0));
         assert!(spec(&h, Some("https://x")).is_err());
-        let h = harness(&["--emulate-aws", "--nemesis", "latency"]);
+        let h = harness(&["--emulate-aws", "--faults", "latency"]);
         assert!(spec(&h, None).is_err());
         let h = harness(&["--template", "t.yaml"]);
         let e = spec(&h, None).expect_err("needs --emulate-aws");

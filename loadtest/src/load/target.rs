@@ -8,9 +8,9 @@ use anyhow::Context;
 use crate::UsageError;
 use crate::analysis::faults::FaultWindow;
 
-/// The faults to inject into the local stage (`--nemesis`).
+/// The faults to inject into the local stage (`--faults`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NemesisSpec {
+pub struct FaultSpec {
     pub kinds: Vec<String>,
     pub interval_s: f64,
     pub duration_s: f64,
@@ -34,12 +34,12 @@ impl Target {
     pub async fn open(
         host: Option<&str>,
         path_prefix: &str,
-        nemesis: Option<&NemesisSpec>,
+        faults: Option<&FaultSpec>,
     ) -> anyhow::Result<Self> {
         if let Some(h) = host {
-            if nemesis.is_some() {
+            if faults.is_some() {
                 return Err(UsageError(
-                    "--nemesis acts on the local stage: leave out --host".into(),
+                    "--faults acts on the local stage: leave out --host".into(),
                 )
                 .into());
             }
@@ -51,11 +51,11 @@ impl Target {
                 emulated: None,
             });
         }
-        Self::local(path_prefix, nemesis).await
+        Self::local(path_prefix, faults).await
     }
 
     #[cfg(feature = "local-stage")]
-    async fn local(path_prefix: &str, nemesis: Option<&NemesisSpec>) -> anyhow::Result<Self> {
+    async fn local(path_prefix: &str, faults: Option<&FaultSpec>) -> anyhow::Result<Self> {
         use local_stage::{Config, LocalStage, StageOptions};
         super::status(
             "No --host: starting the local stage (counter-lambda on DynamoDB Local, 127.0.0.1) ...",
@@ -63,7 +63,7 @@ impl Target {
         let mut config = Config::from_lookup(|_| None)?;
         config.loadtest_prefix = Some(path_prefix.to_owned());
         let mut options = StageOptions::new(config);
-        options.nemesis = nemesis.map(nemesis_plan).transpose()?;
+        options.faults = faults.map(fault_plan).transpose()?;
         let stage = LocalStage::start(options)
             .await
             .context("starting the local stage")?;
@@ -99,7 +99,7 @@ impl Target {
     }
 
     #[cfg(not(feature = "local-stage"))]
-    async fn local(_path_prefix: &str, _nemesis: Option<&NemesisSpec>) -> anyhow::Result<Self> {
+    async fn local(_path_prefix: &str, _faults: Option<&FaultSpec>) -> anyhow::Result<Self> {
         Err(UsageError(
             "--host is required: this loadtest has no local stage; the default build has it (`cargo install --locked --path loadtest`, `pipx install visitor-counter-loadtest`, the release binaries; it runs on Java 17 and npm)"
                 .into(),
@@ -107,23 +107,23 @@ impl Target {
         .into())
     }
 
-    /// Starts the stage's nemesis, if it has one, its windows counted from
+    /// Starts the stage's faults, if it has one, its windows counted from
     /// `origin` (the run's clock).
-    pub fn start_nemesis(&mut self, origin: std::time::Instant) -> anyhow::Result<()> {
+    pub fn start_faults(&mut self, origin: std::time::Instant) -> anyhow::Result<()> {
         #[cfg(feature = "local-stage")]
         if let Some(stage) = &mut self.stage {
-            stage.start_nemesis(origin)?;
+            stage.start_faults(origin)?;
         }
         let _ = origin;
         Ok(())
     }
 
-    /// Stops the nemesis and waits (bounded) until DynamoDB Local is up
+    /// Stops the fault injector and waits (bounded) until DynamoDB Local is up
     /// again; returns the windows it applied, in seconds of the run.
-    pub async fn stop_nemesis(&mut self) -> Vec<FaultWindow> {
+    pub async fn stop_faults(&mut self) -> Vec<FaultWindow> {
         #[cfg(feature = "local-stage")]
         if let Some(stage) = &mut self.stage {
-            let windows = stage.stop_nemesis();
+            let windows = stage.stop_faults();
             let deadline = std::time::Instant::now() + Duration::from_secs(120);
             while !matches!(
                 stage.database_health(),
@@ -156,29 +156,29 @@ impl Target {
     }
 }
 
-/// `--nemesis` and its timing, checked before anything starts.
-pub fn check_nemesis(spec: &NemesisSpec) -> Result<(), UsageError> {
+/// `--faults` and its timing, checked before anything starts.
+pub fn check_faults(spec: &FaultSpec) -> Result<(), UsageError> {
     #[cfg(feature = "local-stage")]
-    nemesis_plan(spec)?;
+    fault_plan(spec)?;
     let _ = spec;
     Ok(())
 }
 
-/// The stage's plan from `--nemesis` and its timing.
+/// The stage's plan from `--faults` and its timing.
 #[cfg(feature = "local-stage")]
-fn nemesis_plan(spec: &NemesisSpec) -> Result<local_stage::NemesisPlan, UsageError> {
-    use local_stage::NemesisPlan;
-    let bad = |e: local_stage::NemesisError| UsageError(format!("--nemesis: {e}"));
-    let kinds = NemesisPlan::parse_kinds(&spec.kinds.join(",")).map_err(bad)?;
+fn fault_plan(spec: &FaultSpec) -> Result<local_stage::FaultPlan, UsageError> {
+    use local_stage::FaultPlan;
+    let bad = |e: local_stage::FaultPlanError| UsageError(format!("--faults: {e}"));
+    let kinds = FaultPlan::parse_kinds(&spec.kinds.join(",")).map_err(bad)?;
     let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();
-    NemesisPlan::new(kinds, secs(spec.interval_s), secs(spec.duration_s)).map_err(bad)
+    FaultPlan::new(kinds, secs(spec.interval_s), secs(spec.duration_s)).map_err(bad)
 }
 
 #[cfg(all(test, feature = "local-stage"))]
 mod tests {
     use crate::analysis::faults::KINDS;
 
-    /// The kinds `--nemesis` accepts (and the report names) are the ones
+    /// The kinds `--faults` accepts (and the report names) are the ones
     /// the stage can apply, in the same order.
     #[test]
     fn the_fault_kinds_the_cli_accepts_are_the_stages() {

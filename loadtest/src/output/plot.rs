@@ -135,7 +135,7 @@ fn mark_steps<DB: DrawingBackend>(
 }
 
 /// Requests a second and p50/p99 latency a second, over the run; the
-/// fault windows of a `--nemesis` run shaded behind the requests.
+/// fault windows of a `--faults` run shaded behind the requests.
 pub fn over_time(seconds: &[Second], faults: &[FaultReport], steps: &[StepStats]) -> String {
     svg(SIZE, |root| {
         let (top, bottom) = root.split_vertically(SIZE.1 / 2);

@@ -399,7 +399,7 @@ async fn emulation_flags_that_cannot_work_exit_2_before_anything_starts() {
             "add --emulate-aws",
         ),
         (
-            &["--emulate-aws", "--nemesis", "latency"][..],
+            &["--emulate-aws", "--faults", "latency"][..],
             "not with --emulate-aws",
         ),
         (

@@ -5,6 +5,7 @@
 
 mod compare;
 mod emulated;
+mod faults;
 mod foreign;
 mod helpers;
 mod inconclusive;
@@ -13,7 +14,6 @@ mod interrupt;
 mod killed;
 mod memory;
 mod metrics;
-mod nemesis;
 mod nodes;
 mod one_path;
 mod open_model;

@@ -16,8 +16,8 @@ use crate::helpers::serve_on_loopback;
 
 pub struct RacyCounter {
     pub url: String,
-    // Dropped first: the nemesis, then its proxy (see spawn_racy_counter_with_faults).
-    _faults: Option<(local_stage::Nemesis, local_stage::FaultProxy)>,
+    // Dropped first: the fault injector, then its proxy (see spawn_racy_counter_with_faults).
+    _faults: Option<(local_stage::FaultInjector, local_stage::FaultProxy)>,
     _db: DynamoDbLocal,
     server: tokio::task::JoinHandle<()>,
 }
@@ -75,10 +75,8 @@ pub async fn spawn_racy_counter() -> RacyCounter {
 }
 
 /// The racy counter, its DynamoDB client going through a fault proxy
-/// driven by `nemesis` (proxy kinds only: it has no supervised java).
-pub async fn spawn_racy_counter_with_faults(
-    nemesis: Option<local_stage::NemesisPlan>,
-) -> RacyCounter {
+/// driven by `faults` (proxy kinds only: it has no supervised java).
+pub async fn spawn_racy_counter_with_faults(faults: Option<local_stage::FaultPlan>) -> RacyCounter {
     let db = tokio::task::spawn_blocking(DynamoDbLocal::start)
         .await
         .expect("join")
@@ -89,7 +87,7 @@ pub async fn spawn_racy_counter_with_faults(
     )
     .await
     .expect("table");
-    let (endpoint, faults) = match nemesis {
+    let (endpoint, faults) = match faults {
         None => (db.endpoint(), None),
         Some(plan) => {
             let proxy = local_stage::FaultProxy::start(&db.endpoint())
@@ -100,9 +98,10 @@ pub async fn spawn_racy_counter_with_faults(
                 proxy: Some(proxy.switch()),
                 process: None,
             };
-            let nemesis = local_stage::Nemesis::start(plan, targets, std::time::Instant::now())
-                .expect("nemesis");
-            (proxy.url().to_owned(), Some((nemesis, proxy)))
+            let faults =
+                local_stage::FaultInjector::start(plan, targets, std::time::Instant::now())
+                    .expect("faults");
+            (proxy.url().to_owned(), Some((faults, proxy)))
         }
     };
     let client = Arc::new(local_client(&endpoint, StoreTimeouts::default()).await);

@@ -244,7 +244,7 @@ fn bad_flags_exit_2_and_say_why() {
     for (args, says) in [
         (&["--template", "t.yaml"][..], "add --emulate-aws"),
         (
-            &["--emulate-aws", "--nemesis", "latency"][..],
+            &["--emulate-aws", "--faults", "latency"][..],
             "not with --emulate-aws",
         ),
         (

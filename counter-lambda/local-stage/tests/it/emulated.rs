@@ -3,6 +3,7 @@
 //! Gateway's throttle, cold starts and warm reuse, Lambda's throttle, the
 //! function timeout, REPORT lines.
 
+use std::path::Path;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -153,8 +154,13 @@ async fn the_projects_template_serves_its_routes_under_its_stage() {
         f.cold_starts, 1,
         "sequential requests reuse one environment"
     );
+    let template = local_stage::emulate::template::StageTemplate::read(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
+    )
+    .expect("the project's template");
     assert_eq!(
-        f.environments_limit, 50,
+        Some(f.environments_limit),
+        template.function.reserved_concurrency.map(u64::from),
         "the template's reserved concurrency"
     );
 }

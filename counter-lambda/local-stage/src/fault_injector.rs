@@ -1,6 +1,6 @@
-//! The nemesis: faults injected on a schedule while load runs, after
-//! Jepsen's. A [`NemesisPlan`] is a value (kinds, interval, duration); a
-//! [`Nemesis`] runs it as a task owned by whoever started it (the local
+//! The fault injector: faults injected on a schedule while load runs, after
+//! Jepsen's. A [`FaultPlan`] is a value (kinds, interval, duration); a
+//! [`FaultInjector`] runs it as a task owned by whoever started it (the local
 //! stage), records the windows it actually applied, and undoes any fault
 //! still on when it is stopped or dropped (a paused java is continued).
 //!
@@ -23,7 +23,7 @@ use crate::fault_proxy::{FaultSwitch, ProxyFault};
 use crate::supervisor::DatabaseHealth;
 
 /// How long a deliberately killed DynamoDB Local may take to come back
-/// before the nemesis stops waiting (the supervisor keeps trying).
+/// before the fault injector stops waiting (the supervisor keeps trying).
 const RESTART_WITHIN: Duration = Duration::from_secs(120);
 
 /// One kind of fault.
@@ -77,18 +77,18 @@ impl std::fmt::Display for FaultKind {
 }
 
 impl FromStr for FaultKind {
-    type Err = NemesisError;
+    type Err = FaultPlanError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         FaultKind::ALL
             .into_iter()
             .find(|k| k.name() == s.trim())
-            .ok_or_else(|| NemesisError::UnknownKind(s.to_owned()))
+            .ok_or_else(|| FaultPlanError::UnknownKind(s.to_owned()))
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NemesisError {
+pub enum FaultPlanError {
     #[error("unknown fault kind {0:?}: use latency, throttle, errors, pause or restart")]
     UnknownKind(String),
     #[error("no fault kinds given")]
@@ -108,17 +108,17 @@ pub enum NemesisError {
     InMemory,
 }
 
-/// What the nemesis does: `kinds` in turn, one window of `duration` every
+/// What the fault injector does: `kinds` in turn, one window of `duration` every
 /// `interval`, the first after one `duration` of calm (windows begin at
 /// D, D + I, D + 2I, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NemesisPlan {
+pub struct FaultPlan {
     pub kinds: Vec<FaultKind>,
     pub interval: Duration,
     pub duration: Duration,
 }
 
-impl NemesisPlan {
+impl FaultPlan {
     /// A window of 3 s every 8 s: five windows, one of each kind, fit a
     /// 40 s run with time to recover after each.
     pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(8);
@@ -128,15 +128,15 @@ impl NemesisPlan {
         kinds: Vec<FaultKind>,
         interval: Duration,
         duration: Duration,
-    ) -> Result<Self, NemesisError> {
+    ) -> Result<Self, FaultPlanError> {
         if kinds.is_empty() {
-            return Err(NemesisError::NoKinds);
+            return Err(FaultPlanError::NoKinds);
         }
         if duration.is_zero() {
-            return Err(NemesisError::EmptyWindow);
+            return Err(FaultPlanError::EmptyWindow);
         }
         if duration >= interval {
-            return Err(NemesisError::WindowTooLong { duration, interval });
+            return Err(FaultPlanError::WindowTooLong { duration, interval });
         }
         Ok(Self {
             kinds,
@@ -146,7 +146,7 @@ impl NemesisPlan {
     }
 
     /// Kinds from `latency,throttle,...` with the default timing.
-    pub fn parse_kinds(list: &str) -> Result<Vec<FaultKind>, NemesisError> {
+    pub fn parse_kinds(list: &str) -> Result<Vec<FaultKind>, FaultPlanError> {
         list.split(',')
             .filter(|k| !k.trim().is_empty())
             .map(FaultKind::from_str)
@@ -161,7 +161,7 @@ impl NemesisPlan {
     }
 }
 
-/// A fault as it was applied: times after the nemesis's origin.
+/// A fault as it was applied: times after the fault injector's origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppliedFault {
     pub kind: FaultKind,
@@ -185,7 +185,7 @@ impl ProcessHandle {
     }
 }
 
-/// What the nemesis can act on.
+/// What the fault injector can act on.
 #[derive(Debug, Clone)]
 pub struct FaultTargets {
     /// The handler's attempt timeout: latency holds answers past it.
@@ -196,7 +196,7 @@ pub struct FaultTargets {
     pub process: Option<ProcessHandle>,
 }
 
-/// The fault on now, to undo if the nemesis stops during it.
+/// The fault on now, to undo if the fault injector stops during it.
 #[derive(Debug)]
 struct Active {
     kind: FaultKind,
@@ -245,21 +245,21 @@ impl Shared {
     }
 }
 
-/// A running nemesis. Stopping or dropping it ends the fault on now.
+/// A running fault injector. Stopping or dropping it ends the fault on now.
 #[derive(Debug)]
-pub struct Nemesis {
+pub struct FaultInjector {
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
 
-impl Nemesis {
+impl FaultInjector {
     /// Checks that `targets` can take every kind of `plan`, then runs it
     /// (on the current tokio runtime), windows counted from `origin`.
     pub fn start(
-        plan: NemesisPlan,
+        plan: FaultPlan,
         targets: FaultTargets,
         origin: std::time::Instant,
-    ) -> Result<Self, NemesisError> {
+    ) -> Result<Self, FaultPlanError> {
         check_targets(&plan, &targets)?;
         let shared = Arc::new(Shared {
             origin: Instant::from_std(origin),
@@ -293,19 +293,19 @@ impl Nemesis {
     }
 }
 
-impl Drop for Nemesis {
+impl Drop for FaultInjector {
     fn drop(&mut self) {
         self.halt();
     }
 }
 
 /// Whether `targets` can take every kind `plan` names.
-pub fn check_targets(plan: &NemesisPlan, targets: &FaultTargets) -> Result<(), NemesisError> {
+pub fn check_targets(plan: &FaultPlan, targets: &FaultTargets) -> Result<(), FaultPlanError> {
     for kind in &plan.kinds {
         match (kind.is_process_fault(), &targets.proxy, &targets.process) {
-            (false, None, _) | (true, _, None) => return Err(NemesisError::NoProcess(*kind)),
+            (false, None, _) | (true, _, None) => return Err(FaultPlanError::NoProcess(*kind)),
             (true, _, Some(p)) if *kind == FaultKind::Restart && p.in_memory => {
-                return Err(NemesisError::InMemory);
+                return Err(FaultPlanError::InMemory);
             }
             _ => {}
         }
@@ -313,7 +313,7 @@ pub fn check_targets(plan: &NemesisPlan, targets: &FaultTargets) -> Result<(), N
     Ok(())
 }
 
-async fn run(plan: NemesisPlan, shared: Arc<Shared>) {
+async fn run(plan: FaultPlan, shared: Arc<Shared>) {
     for i in 0.. {
         let (kind, start) = plan.window(i);
         tokio::time::sleep_until(shared.origin + start).await;
@@ -334,7 +334,7 @@ async fn run(plan: NemesisPlan, shared: Arc<Shared>) {
 
 /// Switches `kind` on (under the lock, so a concurrent stop sees it).
 /// Returns false once stopped.
-fn begin(plan: &NemesisPlan, kind: FaultKind, shared: &Shared) -> bool {
+fn begin(plan: &FaultPlan, kind: FaultKind, shared: &Shared) -> bool {
     let mut state = shared.state();
     if state.stopped {
         return false;
@@ -373,7 +373,7 @@ fn begin(plan: &NemesisPlan, kind: FaultKind, shared: &Shared) -> bool {
     if let (Some(fault), Some(proxy)) = (proxy_fault, &shared.targets.proxy) {
         proxy.set(Some(fault));
     }
-    tracing::warn!(fault = %kind, "nemesis: fault on");
+    tracing::warn!(fault = %kind, "faults: fault on");
     state.active = Some(Active {
         kind,
         start: shared.now(),
@@ -407,7 +407,7 @@ fn signal(pid: u32, name: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        tracing::warn!(pid, signal = name, "nemesis: kill failed");
+        tracing::warn!(pid, signal = name, "faults: kill failed");
     }
     ok
 }
@@ -418,17 +418,17 @@ mod tests {
 
     #[test]
     fn kinds_parse_and_windows_take_them_in_turn() {
-        let kinds = NemesisPlan::parse_kinds("latency, pause,restart").expect("kinds");
+        let kinds = FaultPlan::parse_kinds("latency, pause,restart").expect("kinds");
         assert_eq!(
             kinds,
             vec![FaultKind::Latency, FaultKind::Pause, FaultKind::Restart]
         );
         assert_eq!(
-            NemesisPlan::parse_kinds("latency,slow"),
-            Err(NemesisError::UnknownKind("slow".into()))
+            FaultPlan::parse_kinds("latency,slow"),
+            Err(FaultPlanError::UnknownKind("slow".into()))
         );
         let plan =
-            NemesisPlan::new(kinds, Duration::from_secs(8), Duration::from_secs(3)).expect("plan");
+            FaultPlan::new(kinds, Duration::from_secs(8), Duration::from_secs(3)).expect("plan");
         assert_eq!(plan.window(0), (FaultKind::Latency, Duration::from_secs(3)));
         assert_eq!(plan.window(1), (FaultKind::Pause, Duration::from_secs(11)));
         assert_eq!(
@@ -441,19 +441,19 @@ mod tests {
     fn a_plan_refuses_what_cannot_run() {
         let s = Duration::from_secs;
         assert_eq!(
-            NemesisPlan::new(vec![], s(8), s(3)),
-            Err(NemesisError::NoKinds)
+            FaultPlan::new(vec![], s(8), s(3)),
+            Err(FaultPlanError::NoKinds)
         );
         assert!(matches!(
-            NemesisPlan::new(vec![FaultKind::Pause], s(3), s(3)),
-            Err(NemesisError::WindowTooLong { .. })
+            FaultPlan::new(vec![FaultKind::Pause], s(3), s(3)),
+            Err(FaultPlanError::WindowTooLong { .. })
         ));
         assert_eq!(
-            NemesisPlan::new(vec![FaultKind::Pause], s(3), s(0)),
-            Err(NemesisError::EmptyWindow)
+            FaultPlan::new(vec![FaultKind::Pause], s(3), s(0)),
+            Err(FaultPlanError::EmptyWindow)
         );
-        let plan = NemesisPlan::new(vec![FaultKind::Throttle, FaultKind::Pause], s(8), s(3))
-            .expect("plan");
+        let plan =
+            FaultPlan::new(vec![FaultKind::Throttle, FaultKind::Pause], s(8), s(3)).expect("plan");
         let proxy_only = FaultTargets {
             attempt_timeout: Duration::from_secs(2),
             proxy: Some(Arc::new(FaultSwitch::default())),
@@ -461,14 +461,14 @@ mod tests {
         };
         assert_eq!(
             check_targets(&plan, &proxy_only),
-            Err(NemesisError::NoProcess(FaultKind::Pause))
+            Err(FaultPlanError::NoProcess(FaultKind::Pause))
         );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_stopped_nemesis_switches_its_fault_off_and_reports_the_windows() {
+    async fn a_stopped_injector_switches_its_fault_off_and_reports_the_windows() {
         let switch = Arc::new(FaultSwitch::default());
-        let plan = NemesisPlan::new(
+        let plan = FaultPlan::new(
             vec![FaultKind::Throttle, FaultKind::Errors],
             Duration::from_secs(4),
             Duration::from_secs(2),
@@ -480,12 +480,12 @@ mod tests {
             process: None,
         };
         let origin = Instant::now().into_std();
-        let nemesis = Nemesis::start(plan, targets, origin).expect("starts");
+        let faults = FaultInjector::start(plan, targets, origin).expect("starts");
         tokio::time::sleep(Duration::from_millis(2500)).await;
         assert_eq!(switch.get(), Some(ProxyFault::Throttle));
         tokio::time::sleep(Duration::from_millis(4000)).await; // 6.5 s: errors
         assert_eq!(switch.get(), Some(ProxyFault::Errors));
-        let windows = nemesis.stop();
+        let windows = faults.stop();
         assert_eq!(switch.get(), None, "stopping ends the fault on now");
         let kinds: Vec<_> = windows.iter().map(|w| w.kind).collect();
         assert_eq!(kinds, vec![FaultKind::Throttle, FaultKind::Errors]);

@@ -1,4 +1,4 @@
-//! Faults during load (`--nemesis`): each kind costs availability, never
+//! Faults during load (`--faults`): each kind costs availability, never
 //! correctness; a dependency fault is a 503 with `Retry-After`, never a
 //! 500; no request waits past the operation timeout (plus a generous
 //! margin); the stage recovers by itself; the racy counter still fails;
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use counter_lambda::config::StoreTimeouts;
-use local_stage::{FaultKind, LocalStage, NemesisPlan, StageOptions};
+use local_stage::{FaultKind, FaultPlan, LocalStage, StageOptions};
 
 use crate::helpers::{assert_accounts_for_every_increment, run, send_signal};
 use crate::racy_counter::spawn_racy_counter_with_faults;
@@ -17,7 +17,7 @@ use crate::racy_counter::spawn_racy_counter_with_faults;
 /// and a second window would find no load to judge it by).
 async fn run_with(kind: &str, secs: &str) {
     let r = run(
-        &format!("nemesis-{kind}"),
+        &format!("faults-{kind}"),
         &[
             "-u",
             "8",
@@ -27,11 +27,11 @@ async fn run_with(kind: &str, secs: &str) {
             "90",
             "--max-requests",
             "40000",
-            "--nemesis",
+            "--faults",
             kind,
-            "--nemesis-duration",
+            "--fault-duration",
             "2",
-            "--nemesis-interval",
+            "--fault-interval",
             "60",
             // The window's errors must not abort the run, nor stray 503s
             // of a busy machine fail it outside the window.
@@ -107,8 +107,8 @@ async fn a_dependency_fault_is_a_503_with_retry_after_and_the_stage_recovers() {
     let config = counter_lambda::Config::from_lookup(|_| None).expect("config");
     let mut options = StageOptions::new(config);
     let ms = Duration::from_millis;
-    options.nemesis = Some(
-        NemesisPlan::new(
+    options.faults = Some(
+        FaultPlan::new(
             vec![FaultKind::Throttle, FaultKind::Errors, FaultKind::Latency],
             ms(2500),
             ms(1500),
@@ -116,14 +116,14 @@ async fn a_dependency_fault_is_a_503_with_retry_after_and_the_stage_recovers() {
         .expect("plan"),
     );
     let mut stage = LocalStage::start(options).await.expect("stage");
-    let url = format!("{}/visits?path=/nemesis", stage.url());
+    let url = format!("{}/visits?path=/faults", stage.url());
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
     stage
-        .start_nemesis(std::time::Instant::now())
-        .expect("nemesis");
+        .start_faults(std::time::Instant::now())
+        .expect("faults");
     // Four clients for 8.5 s (three windows: 1.5-3, 4-5.5, 6.5-8 s).
     let end = tokio::time::Instant::now() + ms(8500);
     let clients = (0..4).map(|_| {
@@ -144,7 +144,7 @@ async fn a_dependency_fault_is_a_503_with_retry_after_and_the_stage_recovers() {
     for c in clients {
         seen.extend(c.await.expect("client"));
     }
-    let windows = stage.stop_nemesis();
+    let windows = stage.stop_faults();
     assert!(windows.len() >= 3, "{windows:?}");
     let unavailable = seen.iter().filter(|(s, _)| *s == 503).count();
     assert!(unavailable > 0, "the faults showed: {seen:?}");
@@ -170,8 +170,8 @@ async fn a_dependency_fault_is_a_503_with_retry_after_and_the_stage_recovers() {
 }
 
 #[tokio::test]
-async fn the_racy_counter_still_fails_under_the_nemesis() {
-    let plan = NemesisPlan::new(
+async fn the_racy_counter_still_fails_under_faults() {
+    let plan = FaultPlan::new(
         vec![FaultKind::Latency, FaultKind::Throttle, FaultKind::Errors],
         Duration::from_secs(3),
         Duration::from_secs(1),
@@ -179,7 +179,7 @@ async fn the_racy_counter_still_fails_under_the_nemesis() {
     .expect("plan");
     let racy = spawn_racy_counter_with_faults(Some(plan)).await;
     let r = run(
-        "nemesis-racy",
+        "faults-racy",
         &[
             "--host",
             &racy.url,
@@ -201,13 +201,13 @@ async fn the_racy_counter_still_fails_under_the_nemesis() {
 }
 
 #[tokio::test]
-async fn nemesis_with_host_is_a_usage_error() {
+async fn faults_with_host_is_a_usage_error() {
     let r = run(
-        "nemesis-host",
+        "faults-host",
         &[
             "--host",
             "http://127.0.0.1:9",
-            "--nemesis",
+            "--faults",
             "pause",
             "-t",
             "1",
@@ -215,8 +215,8 @@ async fn nemesis_with_host_is_a_usage_error() {
     )
     .await;
     assert_eq!(r.code(), Some(2), "{}", r.stderr());
-    assert!(r.stderr().contains("--nemesis"), "{}", r.stderr());
-    let bad = run("nemesis-bad", &["--nemesis", "flood", "-t", "1"]).await;
+    assert!(r.stderr().contains("--faults"), "{}", r.stderr());
+    let bad = run("faults-bad", &["--faults", "flood", "-t", "1"]).await;
     assert_eq!(bad.code(), Some(2), "{}", bad.stderr());
 }
 
@@ -251,11 +251,11 @@ async fn ctrl_c_during_a_pause_leaves_no_paused_or_orphaned_java() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadtest"))
         .args(["-u", "4", "-t", "40", "--max-duration", "90", "-q"])
         .args([
-            "--nemesis",
+            "--faults",
             "pause",
-            "--nemesis-duration",
+            "--fault-duration",
             "6",
-            "--nemesis-interval",
+            "--fault-interval",
             "20",
         ])
         .args(["--abort-error-rate", "1", "--out-dir"])
