@@ -39,13 +39,13 @@ impl fmt::Display for Change {
 
 /// The comparison and what it means for the new version.
 #[derive(Debug, Clone)]
-pub struct Verdict {
+pub struct Compatibility {
     pub old_version: String,
     pub new_version: String,
     pub changes: Vec<Change>,
 }
 
-impl Verdict {
+impl Compatibility {
     pub fn breaking(&self) -> impl Iterator<Item = &Change> {
         self.changes.iter().filter(|c| c.breaking)
     }
@@ -68,14 +68,14 @@ fn major(version: &str) -> Option<u64> {
 }
 
 /// Compares `old` with `new` (both parsed OpenAPI documents).
-pub fn compare(old: &Value, new: &Value) -> Verdict {
+pub fn compare(old: &Value, new: &Value) -> Compatibility {
     let mut d = Diff {
         old,
         new,
         changes: Vec::new(),
     };
     d.paths();
-    Verdict {
+    Compatibility {
         old_version: old["info"]["version"].as_str().unwrap_or("").to_owned(),
         new_version: new["info"]["version"].as_str().unwrap_or("").to_owned(),
         changes: d.changes,
@@ -426,7 +426,7 @@ mod tests {
         format!("{}.0.0", m + by).into()
     }
 
-    fn breaking(v: &Verdict) -> Vec<String> {
+    fn breaking(v: &Compatibility) -> Vec<String> {
         v.breaking().map(ToString::to_string).collect()
     }
 
@@ -595,7 +595,7 @@ mod tests {
     fn versions_compare_by_major() {
         assert_eq!(major("1.10.0"), Some(1));
         assert_eq!(major("x"), None);
-        let v = Verdict {
+        let v = Compatibility {
             old_version: "1.4.0".into(),
             new_version: "1.10.0".into(),
             changes: vec![],

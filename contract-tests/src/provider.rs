@@ -26,7 +26,7 @@ pub fn encode(value: &str) -> String {
 
 /// Where and how to check.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct Provider {
     /// The API's base URL (a stage URL may carry the stage in its path).
     pub base: String,
     /// An origin the API allows, to check CORS echoing (optional).
@@ -196,7 +196,7 @@ impl Report {
 /// Replays every operation and example that a healthy stage can answer:
 /// 200s (counting and reading), 204, and each documented 4xx example.
 /// (503 and 500 need a broken stage: see the local-stage tests.)
-pub async fn verify(contract: &Contract, target: &Target) -> Report {
+pub async fn verify(contract: &Contract, target: &Provider) -> Report {
     let probe = Probe::new(contract, target);
     let mut report = Report::default();
     probe.counting(&mut report).await;
@@ -211,7 +211,7 @@ pub async fn verify(contract: &Contract, target: &Target) -> Report {
 /// URL and the page the checks count on.
 struct Probe<'a> {
     contract: &'a Contract,
-    target: &'a Target,
+    target: &'a Provider,
     http: reqwest::Client,
     base: String,
     origin: Option<&'a str>,
@@ -230,7 +230,7 @@ struct ErrorCase {
 }
 
 impl<'a> Probe<'a> {
-    fn new(contract: &'a Contract, target: &'a Target) -> Self {
+    fn new(contract: &'a Contract, target: &'a Provider) -> Self {
         Self {
             contract,
             target,

@@ -82,7 +82,7 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 const UNAVAILABLE_CODES: &[&str] = &["InternalServerError", "ServiceUnavailable"];
 
-fn classify<E, R>(err: SdkError<E, R>) -> StoreError
+fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -222,7 +222,7 @@ impl CounterStore {
             )
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(store_error)?;
         count_of(out.attributes())?
             .ok_or_else(|| StoreError::Failed("UpdateItem returned no count".to_owned()))
     }
@@ -240,7 +240,7 @@ impl CounterStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(classify)?;
+            .map_err(store_error)?;
         Ok(count_of(out.item())?.unwrap_or(0))
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use contract_tests::browser::{Browser, counter_line, screenshot};
 use contract_tests::contract::Operation;
-use contract_tests::provider::{Reply, Target, check_reply, send, verify};
+use contract_tests::provider::{Provider, Reply, check_reply, send, verify};
 use contract_tests::site::SiteListener;
 use local_stage::{LocalStage, StageOptions};
 use reqwest::Method;
@@ -82,7 +82,7 @@ async fn the_api_meets_every_operation_and_example_of_the_contract() {
     let (_stage, target) = match std::env::var("CONTRACT_BASE_URL") {
         Ok(base) => (
             None,
-            Target {
+            Provider {
                 base,
                 allowed_origin: std::env::var("CONTRACT_ALLOWED_ORIGIN").ok(),
                 disallowed_path: std::env::var("CONTRACT_DISALLOWED_PATH").ok(),
@@ -104,7 +104,7 @@ async fn the_api_meets_every_operation_and_example_of_the_contract() {
                 ("ALLOWED_ORIGINS", SITE),
             ])
             .await;
-            let target = Target {
+            let target = Provider {
                 base,
                 allowed_origin: Some(SITE.into()),
                 disallowed_path: Some("/not-listed".into()),
@@ -236,7 +236,7 @@ async fn a_server_answering_visits_instead_of_count_fails_naming_the_violation()
         .await;
     let report = verify(
         &c,
-        &Target {
+        &Provider {
             base: impostor.uri(),
             allowed_origin: None,
             disallowed_path: None,

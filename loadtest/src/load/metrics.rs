@@ -30,7 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use super::per_second::PerSecondWriter;
-use super::progress::{Figures, bucket_top};
+use super::progress::{LiveCounts, bucket_top};
 use super::signals;
 use super::users::RunState;
 use crate::UsageError;
@@ -256,7 +256,7 @@ impl Collector for LiveCollector {
 /// "Metrics during a run").
 fn encode_figures(
     e: &mut DescriptorEncoder,
-    f: &Figures,
+    f: &LiveCounts,
     elapsed_s: f64,
     labels: &RunLabels,
 ) -> fmt::Result {
@@ -328,7 +328,7 @@ fn gauge(e: &mut DescriptorEncoder, name: &str, help: &str, v: f64) -> fmt::Resu
 /// The live histogram (8 buckets per power of two) as Prometheus buckets,
 /// two per power of two from 96 µs to 67 s: its edges, so each `le`
 /// count is exact to the microsecond.
-fn encode_latency(e: &mut DescriptorEncoder, f: &Figures) -> fmt::Result {
+fn encode_latency(e: &mut DescriptorEncoder, f: &LiveCounts) -> fmt::Result {
     let buckets = prometheus_buckets(&f.latency);
     let count = f.latency.iter().sum();
     let mut m = e.encode_descriptor(

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::Serialize;
 
-use super::progress::{Figures, quantile_ms};
+use super::progress::{LiveCounts, quantile_ms};
 use super::users::RunState;
 use crate::analysis::summary::files;
 
@@ -54,8 +54,8 @@ pub struct SecondLine {
 
 impl SecondLine {
     /// The second between two readings of the figures.
-    pub fn between(second: u64, interval: Duration, before: &Figures, now: &Figures) -> Self {
-        let d = |f: fn(&Figures) -> u64| f(now).saturating_sub(f(before));
+    pub fn between(second: u64, interval: Duration, before: &LiveCounts, now: &LiveCounts) -> Self {
+        let d = |f: fn(&LiveCounts) -> u64| f(now).saturating_sub(f(before));
         let latency: Vec<u64> = now
             .latency
             .iter()

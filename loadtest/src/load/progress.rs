@@ -147,9 +147,9 @@ impl LiveStats {
 
     /// Every figure, read now. Each is read on its own: while requests
     /// land they may disagree by those; once the users are gone they agree.
-    pub fn figures(&self) -> Figures {
+    pub fn figures(&self) -> LiveCounts {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Figures {
+        LiveCounts {
             ok: load(&self.ok),
             failed: load(&self.failed),
             unknown: load(&self.unknown),
@@ -178,7 +178,7 @@ impl Drop for InFlight<'_> {
 
 /// [`LiveStats`] at one instant.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Figures {
+pub struct LiveCounts {
     pub ok: u64,
     pub failed: u64,
     pub unknown: u64,
