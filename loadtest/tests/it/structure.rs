@@ -94,11 +94,26 @@ fn every_visibility_and_qualifier_is_measured() {
     );
 }
 
+/// The workspace's root (this crate is one below it).
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every crate's sources: the rules below hold in all of them.
+const SOURCES: [&str; 6] = [
+    "loadtest/src",
+    "contract-tests/src",
+    "counter-lambda/src",
+    "counter-lambda/counter-api/src",
+    "counter-lambda/local-stage/src",
+    "http-serve/src",
+];
+
 #[test]
-fn no_function_in_loadtest_or_contract_tests_is_longer_than_80_lines() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+fn no_function_in_the_workspace_is_longer_than_80_lines() {
+    let root = workspace();
     let mut long = Vec::new();
-    for dir in [root.join("src"), root.join("../contract-tests/src")] {
+    for dir in SOURCES.map(|d| root.join(d)) {
         for file in rust_files(&dir) {
             let text = std::fs::read_to_string(&file).expect("readable");
             for (name, lines) in function_lengths(&text) {
@@ -111,9 +126,17 @@ fn no_function_in_loadtest_or_contract_tests_is_longer_than_80_lines() {
     assert!(long.is_empty(), "split these into named steps: {long:#?}");
 }
 
+/// The pure parts: the load test's analysis (the verdict, the figures, the
+/// cost model), the API's rules the Lambda and its clients share, and the
+/// Lambda's routing of a request to an action.
+const PURE: [&str; 3] = [
+    "loadtest/src/analysis",
+    "counter-lambda/counter-api/src",
+    "counter-lambda/src/route.rs",
+];
+
 #[test]
 fn the_pure_core_does_no_io_and_knows_no_command_line() {
-    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/analysis");
     let forbidden = [
         "std::fs",
         "std::net",
@@ -127,7 +150,11 @@ fn the_pure_core_does_no_io_and_knows_no_command_line() {
         "Instant::now",
     ];
     let mut found = Vec::new();
-    for file in rust_files(&core) {
+    let files = PURE.iter().flat_map(|p| {
+        let p = workspace().join(p);
+        if p.is_file() { vec![p] } else { rust_files(&p) }
+    });
+    for file in files {
         let text = std::fs::read_to_string(&file).expect("readable");
         // Test modules may build fixtures however they like.
         let code: String = text
@@ -145,4 +172,91 @@ fn the_pure_core_does_no_io_and_knows_no_command_line() {
         }
     }
     assert!(found.is_empty(), "I/O in the pure core: {found:#?}");
+}
+
+/// Where a path named in the docs may be relative to: the workspace's
+/// root, a crate's folder or sources (ARCHITECTURE.md names
+/// `load/client.rs`, `checker/oracle.rs`), or the recipes' folder.
+fn resolves(path: &str) -> bool {
+    let root = workspace();
+    let more = [
+        "loadtest",
+        "loadtest/src/analysis",
+        "counter-lambda",
+        "counter-lambda/local-stage",
+        "infra/k8s",
+    ];
+    std::iter::once(root.clone())
+        .chain(SOURCES.iter().chain(&more).map(|s| root.join(s)))
+        .any(|base| base.join(path).exists())
+}
+
+/// What the repository holds: files with these endings (not build or
+/// run outputs, not routes or media types).
+const FILE_KINDS: [&str; 13] = [
+    ".rs", ".md", ".yaml", ".yml", ".sh", ".toml", ".json", ".py", ".java", ".js", ".html", ".txt",
+    ".lock",
+];
+
+/// The file paths a Markdown text names: in `code` spans and in links,
+/// those with a `/` in them (a bare file name cannot be placed).
+fn named_paths(text: &str) -> Vec<String> {
+    let looks_like_path = |t: &str| {
+        t.contains('/')
+            && FILE_KINDS.iter().any(|k| t.ends_with(k))
+            && !t.starts_with("target/")
+            && !t.contains("://")
+            && !t.starts_with('/')
+            && !t.contains(['<', '>', '*', ' ', '$', '{', '=', '?', '@', ':'])
+            && t.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+    };
+    let mut found = Vec::new();
+    for piece in text.split('`').skip(1).step_by(2) {
+        if looks_like_path(piece) {
+            found.push(piece.to_owned());
+        }
+    }
+    for link in text.split("](").skip(1) {
+        let target = link.split(')').next().unwrap_or("");
+        let target = target.split('#').next().unwrap_or("");
+        if looks_like_path(target) || (target.ends_with(".md") && !target.contains("://")) {
+            found.push(target.to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn a_path_named_in_the_docs_is_recognised() {
+    let names = named_paths(
+        "see `loadtest/src/load/client.rs`, `GET /visits`, [docs](docs/verdict.md#x) and `https://a/b`",
+    );
+    assert_eq!(names, ["loadtest/src/load/client.rs", "docs/verdict.md"]);
+    assert!(resolves("load/client.rs") && !resolves("load/direct.rs"));
+}
+
+#[test]
+fn every_path_named_in_architecture_readme_and_docs_exists() {
+    let root = workspace();
+    let mut pages = vec![root.join("ARCHITECTURE.md"), root.join("README.md")];
+    pages.extend(
+        crate::helpers::files_below(&root.join("docs"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    let mut missing = Vec::new();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).expect("readable");
+        let dir = page.parent().unwrap_or(&root);
+        for path in named_paths(&text) {
+            // A link is relative to its page; a code span to the workspace.
+            if !(resolves(&path) || dir.join(&path).exists()) {
+                missing.push(format!("{}: {path}", page.display()));
+            }
+        }
+    }
+    assert!(pages.len() > 5, "the pages were found: {pages:?}");
+    assert!(missing.is_empty(), "named but not there: {missing:#?}");
 }

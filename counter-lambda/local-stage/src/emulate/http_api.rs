@@ -272,43 +272,53 @@ pub struct EventInput<'a> {
     pub time_epoch_ms: u64,
 }
 
-/// The payload format 2.0 event
-/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
-/// duplicate headers and query parameters joined with commas, cookies in
-/// `cookies`, a body that is not UTF-8 sent base64-encoded.
-pub fn event_v2(e: &EventInput<'_>) -> Value {
+/// Format 2.0's headers (repeated ones joined with commas) and its
+/// `cookies` (taken out of the `Cookie` header).
+fn headers_v2(from: &http::HeaderMap) -> (Map<String, Value>, Vec<String>) {
     let mut headers = Map::new();
     let mut cookies = Vec::new();
-    for (name, value) in e.headers {
+    for (name, value) in from {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
             cookies.extend(value.split(';').map(|c| c.trim().to_owned()));
             continue;
         }
-        match headers.get_mut(name.as_str()) {
-            Some(Value::String(s)) => {
-                s.push(',');
-                s.push_str(&value);
-            }
-            _ => {
-                headers.insert(name.as_str().to_owned(), Value::String(value));
-            }
-        }
+        join_into(&mut headers, name.as_str().to_owned(), value);
     }
+    (headers, cookies)
+}
+
+/// Format 2.0's `queryStringParameters`: decoded, repeated ones joined
+/// with commas.
+fn query_v2(raw: &str) -> Map<String, Value> {
     let mut query = Map::new();
-    for pair in e.raw_query.split('&').filter(|p| !p.is_empty()) {
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (decode(k), decode(v));
-        match query.get_mut(&k) {
-            Some(Value::String(s)) => {
-                s.push(',');
-                s.push_str(&v);
-            }
-            _ => {
-                query.insert(k, Value::String(v));
-            }
+        join_into(&mut query, decode(k), decode(v));
+    }
+    query
+}
+
+/// Adds `value` under `name`, after a comma if `name` is there already.
+fn join_into(map: &mut Map<String, Value>, name: String, value: String) {
+    match map.get_mut(&name) {
+        Some(Value::String(s)) => {
+            s.push(',');
+            s.push_str(&value);
+        }
+        _ => {
+            map.insert(name, Value::String(value));
         }
     }
+}
+
+/// The payload format 2.0 event
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html):
+/// duplicate headers and query parameters joined with commas, cookies in
+/// `cookies`, a body that is not UTF-8 sent base64-encoded.
+pub fn event_v2(e: &EventInput<'_>) -> Value {
+    let (headers, cookies) = headers_v2(e.headers);
+    let query = query_v2(e.raw_query);
     let user_agent = headers.get("user-agent").cloned().unwrap_or(json!(""));
     let domain = format!(
         "{}.execute-api.{}.amazonaws.com",

@@ -172,6 +172,39 @@ impl std::fmt::Debug for EmulatedStage {
     }
 }
 
+/// Where the function's and the REPORT lines go: `--log-dir`, else a
+/// temporary directory the stage owns (kept while it runs).
+fn log_dir(
+    options: &EmulationOptions,
+) -> Result<(PathBuf, Option<tempfile::TempDir>), EmulateError> {
+    let (dir, tmp) = match &options.log_dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("emulated-stage-")
+                .tempdir()?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    std::fs::create_dir_all(&dir)?;
+    Ok((dir, tmp))
+}
+
+/// The function's table (its `TABLE_NAME`, else the Lambda's default),
+/// created in the stage's DynamoDB as the template's table would be.
+async fn function_table(
+    env: &BTreeMap<String, String>,
+    endpoint: &str,
+) -> Result<String, EmulateError> {
+    let table = env
+        .get("TABLE_NAME")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .unwrap_or_else(|| counter_lambda::config::DEFAULT_TABLE.to_owned());
+    create_table(&local_client(endpoint, SETUP_TIMEOUTS).await, &table).await?;
+    Ok(table)
+}
+
 impl EmulatedStage {
     pub async fn start(options: EmulationOptions) -> Result<Self, EmulateError> {
         let cwd = std::env::current_dir()?;
@@ -191,30 +224,8 @@ impl EmulatedStage {
             !env.keys()
                 .any(|k| n.starts_with(&format!("environment variable {k} left unset")))
         });
-        let table = env
-            .get("TABLE_NAME")
-            .filter(|t| !t.is_empty())
-            .cloned()
-            .unwrap_or_else(|| counter_lambda::config::DEFAULT_TABLE.to_owned());
-        create_table(
-            &local_client(&database.endpoint, SETUP_TIMEOUTS).await,
-            &table,
-        )
-        .await?;
-        let log_tmp = match &options.log_dir {
-            Some(_) => None,
-            None => Some(
-                tempfile::Builder::new()
-                    .prefix("emulated-stage-")
-                    .tempdir()?,
-            ),
-        };
-        let log_dir = match (&options.log_dir, &log_tmp) {
-            (Some(d), _) => d.clone(),
-            (None, Some(t)) => t.path().to_owned(),
-            (None, None) => unreachable!("made above"),
-        };
-        std::fs::create_dir_all(&log_dir)?;
+        let table = function_table(&env, &database.endpoint).await?;
+        let (log_dir, log_tmp) = log_dir(&options)?;
         let sink = Arc::new(Sink::new(
             append(&log_dir.join(FUNCTION_LOG))?,
             append(&log_dir.join(REPORTS_FILE))?,
