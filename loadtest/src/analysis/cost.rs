@@ -9,6 +9,7 @@
 //! the JSON pick them by kind, never by label.
 
 mod bill;
+mod charge;
 pub mod figures;
 mod limits;
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::UsageError;
 use crate::analysis::cost::{
     self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, SECONDS_PER_MONTH, Stack,
-    StageCeiling, Throttle, Traffic, Warning, WarningKind,
+    Throttle, Traffic, Warning, WarningKind,
 };
 use crate::analysis::lambda_reports;
 use crate::analysis::summary::{SCHEMA_VERSION, Summary, files};
@@ -450,115 +450,86 @@ fn template_shape(
     ))
 }
 
-/// A flag's value, else the template's (when there is one), else the default.
-fn pick<T: Copy>(flag: Option<T>, tpl: Option<T>, has_tpl: bool, default: T) -> (T, Origin) {
-    match (flag, tpl) {
-        (Some(v), _) => (v, Origin::Flag),
-        (None, Some(v)) if has_tpl => (v, Origin::Template),
-        _ => (default, Origin::Default),
+/// The shape when neither a flag nor a template says (the note in
+/// [`template_shape`] names these).
+const DEFAULT_STACK: Stack = Stack {
+    api: ApiKind::Http,
+    arch: Arch::Arm64,
+    memory_mb: 128.0,
+    timeout_s: 6.0,
+    route_throttle: None,
+    reserved_concurrency: None,
+    log_retention_days: None,
+    stage_ceiling: None,
+    per_client_limit: None,
+};
+
+/// A flag, where given, over the template's or the default value.
+fn flag<T>(field: &mut T, origin: &mut Origin, flag: Option<T>) {
+    if let Some(v) = flag {
+        *field = v;
+        *origin = Origin::Flag;
     }
 }
 
-/// Flag, else template, else default, for each part of the shape.
+/// The template's shape (else the defaults), with each flag given over it.
 fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
     let (shape, note) = template_shape(args, cwd)?;
-    let from_template = shape.is_some();
-    let t = shape.as_ref().map(|(s, _)| s);
-    let (api, api_o) = pick(
-        args.api.map(Into::into),
-        t.map(|s| s.api),
-        from_template,
-        ApiKind::Http,
-    );
-    let (arch, arch_o) = pick(
-        args.arch.map(Into::into),
-        t.map(|s| s.arch),
-        from_template,
-        Arch::Arm64,
-    );
-    let (memory_mb, mem_o) = pick(args.memory_mb, t.map(|s| s.memory_mb), from_template, 128.0);
-    let (timeout_s, to_o) = pick(args.timeout_s, t.map(|s| s.timeout_s), from_template, 6.0);
-    let flag_throttle = args.route_rate.map(|rate| Throttle {
-        rate,
-        burst: args
-            .route_burst
-            .or(t.and_then(|s| s.route_throttle).map(|th| th.burst))
-            .unwrap_or(rate),
-    });
-    let (route_throttle, th_o) = pick(
-        flag_throttle.map(Some),
-        t.map(|s| s.route_throttle),
-        from_template,
-        None,
-    );
-    let (reserved_concurrency, rc_o) = pick(
-        args.reserved_concurrency.map(Some),
-        t.map(|s| s.reserved_concurrency),
-        from_template,
-        None,
-    );
-    let (log_retention_days, lr_o) = pick(
-        args.log_retention_days.map(Some),
-        t.map(|s| s.log_retention_days),
-        from_template,
-        None,
-    );
-    let stage_ceiling = t.and_then(|s| ceiling(&s.routes, route_throttle));
-    let (per_client_limit, pc_o) = pick(
-        args.per_client_limit.map(|l| Some(l).filter(|l| *l > 0.0)),
-        t.map(|s| s.per_client_limit),
-        from_template,
-        None,
-    );
-    let stack = Stack {
-        api,
-        arch,
-        memory_mb,
-        timeout_s,
-        route_throttle,
-        reserved_concurrency,
-        log_retention_days,
-        stage_ceiling,
-        per_client_limit,
+    let (mut s, from) = match &shape {
+        Some((t, _)) => (t.stack, Origin::Template),
+        None => (DEFAULT_STACK, Origin::Default),
     };
-    let origins = StackOrigins {
-        stage_ceiling: stage_ceiling.map_or(Origin::Default, |_| Origin::Template),
-        per_client_limit: pc_o,
-        template: shape.map(|(_, f)| f),
+    let mut o = StackOrigins {
+        template: shape.as_ref().map(|(_, f)| f.clone()),
         note,
-        api: api_o,
-        arch: arch_o,
-        memory_mb: mem_o,
-        timeout_s: to_o,
-        route_throttle: th_o,
-        reserved_concurrency: rc_o,
-        log_retention_days: lr_o,
+        api: from,
+        arch: from,
+        memory_mb: from,
+        timeout_s: from,
+        route_throttle: from,
+        reserved_concurrency: from,
+        log_retention_days: from,
+        stage_ceiling: from,
+        per_client_limit: from,
     };
-    Ok((stack, origins))
-}
-
-/// Every route at its own throttle, or the default one (the counting
-/// route's, flag or template): the stage's whole ceiling. `None` when the
-/// template lists no route, or a route has no throttle at all.
-fn ceiling(routes: &[template::Route], default: Option<Throttle>) -> Option<StageCeiling> {
-    if routes.is_empty() {
-        return None;
-    }
-    let mut c = StageCeiling {
-        routes: u32::try_from(routes.len()).unwrap_or(u32::MAX),
-        rate: 0.0,
-        burst: 0.0,
-        write_rate: 0.0,
+    flag(&mut s.api, &mut o.api, args.api.map(Into::into));
+    flag(&mut s.arch, &mut o.arch, args.arch.map(Into::into));
+    flag(&mut s.memory_mb, &mut o.memory_mb, args.memory_mb);
+    flag(&mut s.timeout_s, &mut o.timeout_s, args.timeout_s);
+    let burst = |rate| {
+        args.route_burst
+            .or(s.route_throttle.map(|t| t.burst))
+            .unwrap_or(rate)
     };
-    for r in routes {
-        let th = r.throttle.or(default)?;
-        c.rate += th.rate;
-        c.burst += th.burst;
-        if r.key == "POST /visits" {
-            c.write_rate = th.rate;
-        }
+    let throttle = args.route_rate.map(|rate| {
+        Some(Throttle {
+            rate,
+            burst: burst(rate),
+        })
+    });
+    flag(&mut s.route_throttle, &mut o.route_throttle, throttle);
+    let reserved = args.reserved_concurrency.map(Some);
+    flag(
+        &mut s.reserved_concurrency,
+        &mut o.reserved_concurrency,
+        reserved,
+    );
+    let retention = args.log_retention_days.map(Some);
+    flag(
+        &mut s.log_retention_days,
+        &mut o.log_retention_days,
+        retention,
+    );
+    let per_client = args.per_client_limit.map(|l| Some(l).filter(|l| *l > 0.0));
+    flag(&mut s.per_client_limit, &mut o.per_client_limit, per_client);
+    // The template's routes, at the default throttle as flagged.
+    s.stage_ceiling = shape
+        .as_ref()
+        .and_then(|(t, _)| template::ceiling(&t.routes, s.route_throttle));
+    if s.stage_ceiling.is_none() {
+        o.stage_ceiling = Origin::Default;
     }
-    Some(c)
+    Ok((s, o))
 }
 
 /// What the run measured: the function's own time when the responses

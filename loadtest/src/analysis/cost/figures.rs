@@ -57,11 +57,18 @@ impl Tiers {
 
     /// How `quantity` units a month fall into the tiers.
     pub fn split(&self, quantity: f64) -> Vec<TierUse> {
+        self.split_from(0.0, quantity)
+    }
+
+    /// How `quantity` units a month fall into the tiers when `start`
+    /// units were already used (by another line on the same meter).
+    pub fn split_from(&self, start: f64, quantity: f64) -> Vec<TierUse> {
+        let end = start + quantity;
         let mut uses = Vec::new();
-        let mut below = 0.0;
+        let mut below: f64 = 0.0;
         for t in &self.0 {
             let top = t.up_to.unwrap_or(f64::INFINITY);
-            let here = (quantity.min(top) - below).max(0.0);
+            let here = (end.min(top) - below.max(start)).max(0.0);
             if here > 0.0 {
                 uses.push(TierUse {
                     quantity: here,
@@ -69,7 +76,7 @@ impl Tiers {
                 });
             }
             below = top;
-            if quantity <= top {
+            if end <= top {
                 break;
             }
         }

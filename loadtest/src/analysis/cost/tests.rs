@@ -528,3 +528,101 @@ fn limits_that_disagree_at_the_measured_duration_are_warned() {
         w.message
     );
 }
+
+/// The dollar amounts an explain line works out ("= $1,333.34").
+fn dollars_worked_out(explain: &[String]) -> f64 {
+    explain
+        .iter()
+        .filter_map(|l| l.split_once("= $"))
+        .map(|(_, rest)| {
+            let figure: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+                .filter(|c| *c != ',')
+                .collect();
+            figure.parse::<f64>().expect("a dollar figure")
+        })
+        .sum()
+}
+
+/// Every line's explain ends in its price arithmetic, whatever prices it
+/// (tiers, per million, a monthly fee, on top of another line), and with
+/// the free tier taken off first; its amounts add up to what it bills.
+#[test]
+fn every_lines_arithmetic_adds_up_to_what_it_bills() {
+    let f = figures();
+    let on = Stack {
+        per_client_limit: Some(300.0),
+        ..template_stack()
+    };
+    for visits in [0.0, 1e6, 10e6, 4e8, 5e10] {
+        for free_tier in [false, true] {
+            let t = Traffic {
+                free_tier,
+                reads_per_visit: 1.0,
+                ..traffic(visits, 100.0)
+            };
+            let p = estimate(&t, &on, &measured(), &f);
+            assert_eq!(p.costs.len(), 12);
+            for c in &p.costs {
+                let worked = dollars_worked_out(&c.explain);
+                let tolerance = 1e-5 * c.explain.len() as f64 + 1e-9 * c.usd_per_month;
+                assert!(
+                    close(worked, c.usd_per_month, tolerance),
+                    "{visits} visits, free tier {free_tier}: {} bills {} but works out {worked}: {:?}",
+                    c.service,
+                    c.usd_per_month,
+                    c.explain
+                );
+                let said = c.explain.iter().any(|l| l.starts_with("free tier"));
+                assert!(free_tier || !said, "{:?}", c.explain);
+                assert!(said || c.free_quantity == 0.0, "{:?}", c.explain);
+            }
+        }
+    }
+}
+
+/// Init is billed on duration's GB-second meter, from where duration left
+/// off: 37 billion invocations of 200 ms at 1 GB are 7.4e9 GB-s of
+/// duration; half of them cold with 200 ms of init add 3.7e9 GB-s, of
+/// which 0.1e9 fill the first tier (7.5e9 at $0.0000133334 = $1,333.34)
+/// and 3.6e9 fall in the second ($0.0000120001: $43,200.36).
+#[test]
+fn init_is_priced_on_top_of_duration_in_the_tiers_it_reaches() {
+    let mut f = figures();
+    f.footprint.init_ms_arm64 = 200.0;
+    let s = Stack {
+        memory_mb: 1024.0,
+        ..unthrottled()
+    };
+    let m = Measured {
+        function_ms: 200.0,
+        basis: DurationBasis::Given,
+        ..measured()
+    };
+    let t = Traffic {
+        cold_start_rate: 0.5,
+        ..traffic(3.7e10, 20_000.0)
+    };
+    let p = estimate(&t, &s, &m, &f);
+    let duration = p.cost(CostItem::LambdaDuration).expect("duration");
+    assert!(close(duration.quantity, 7.4e9, 1e-3));
+    let init = p.cost(CostItem::LambdaInit).expect("init");
+    assert!(close(init.quantity, 3.7e9, 1e-3));
+    assert!(
+        close(init.usd_per_month, 1_333.34 + 43_200.36, 1e-6),
+        "{}",
+        init.usd_per_month
+    );
+    assert!(init.basis.ends_with("tiered"), "{}", init.basis);
+    for tier in [
+        "100,000,000 GB-s × $0.0000133334 = $1,333.34",
+        "3,600,000,000 GB-s × $0.0000120001 = $43,200.36",
+    ] {
+        assert!(
+            init.explain.iter().any(|l| l == tier),
+            "{tier}: {:?}",
+            init.explain
+        );
+    }
+}

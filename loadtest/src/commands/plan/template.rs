@@ -10,28 +10,23 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::Value;
 
-use crate::analysis::cost::{ApiKind, Arch, Throttle};
+use crate::analysis::cost::{ApiKind, Arch, Stack, StageCeiling, Throttle};
 
 /// Where `plan` looks, from the current directory up to the git root.
 pub const RELATIVE_PATH: &str = "infra/template.yaml";
 
-/// What a template says. Fields a template may leave out mean what AWS
-/// does without them (no throttle, no reserved concurrency, logs kept).
+/// What a template says: the stack it deploys (fields it leaves out mean
+/// what AWS does without them: no throttle, no reserved concurrency, logs
+/// kept), and its routes, from which the stage's ceiling is worked out
+/// again when a flag changes the default route throttle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateShape {
-    pub api: ApiKind,
-    pub arch: Arch,
-    pub memory_mb: f64,
-    pub timeout_s: f64,
-    pub route_throttle: Option<Throttle>,
-    pub reserved_concurrency: Option<f64>,
-    pub log_retention_days: Option<f64>,
+    /// Its `stage_ceiling`: every route at its own throttle, or the
+    /// template's default one.
+    pub stack: Stack,
     /// Every route of the API (HTTP API events of the function), with the
     /// throttle of its own, if it has one.
     pub routes: Vec<Route>,
-    /// Requests to /visits per client IP in 5 minutes, when the template's
-    /// web ACL is on at the parameters' defaults.
-    pub per_client_limit: Option<f64>,
 }
 
 /// One route (`POST /visits`, `ANY /{proxy+}`) and its own throttle
@@ -95,10 +90,10 @@ pub fn parse(text: &str) -> Result<TemplateShape, String> {
     };
     let (api, route_throttle) = t.api()?;
     let routes = t.routes(function)?;
+    // Requests to /visits per client IP in 5 minutes, when the template's
+    // web ACL is on at the parameters' defaults.
     let per_client_limit = t.per_client_limit()?;
-    Ok(TemplateShape {
-        routes,
-        per_client_limit,
+    let stack = Stack {
         api,
         arch,
         // Lambda's defaults when a template leaves them out.
@@ -110,7 +105,34 @@ pub fn parse(text: &str) -> Result<TemplateShape, String> {
             Some(group) => t.number(&group["Properties"]["RetentionInDays"])?,
             None => None,
         },
-    })
+        stage_ceiling: ceiling(&routes, route_throttle),
+        per_client_limit,
+    };
+    Ok(TemplateShape { stack, routes })
+}
+
+/// Every route at its own throttle, or the default one (the counting
+/// route's): the stage's whole ceiling. `None` when there is no route, or
+/// a route has no throttle at all.
+pub fn ceiling(routes: &[Route], default: Option<Throttle>) -> Option<StageCeiling> {
+    if routes.is_empty() {
+        return None;
+    }
+    let mut c = StageCeiling {
+        routes: u32::try_from(routes.len()).unwrap_or(u32::MAX),
+        rate: 0.0,
+        burst: 0.0,
+        write_rate: 0.0,
+    };
+    for r in routes {
+        let th = r.throttle.or(default)?;
+        c.rate += th.rate;
+        c.burst += th.burst;
+        if r.key == "POST /visits" {
+            c.write_rate = th.rate;
+        }
+    }
+    Some(c)
 }
 
 struct Template<'a> {
@@ -283,7 +305,8 @@ mod tests {
 
     #[test]
     fn the_repositorys_template_reads_as_deployed() {
-        let s = parse(REPO_TEMPLATE).expect("the template parses");
+        let shape = parse(REPO_TEMPLATE).expect("the template parses");
+        let s = shape.stack;
         assert_eq!(s.api, ApiKind::Http);
         assert_eq!(s.arch, Arch::Arm64);
         assert_eq!((s.memory_mb, s.timeout_s), (128.0, 6.0));
@@ -298,7 +321,7 @@ mod tests {
         assert_eq!(s.reserved_concurrency, Some(60.0));
         assert_eq!(s.log_retention_days, Some(30.0));
         // Four routes; the three besides POST /visits with their own throttle.
-        let keys: Vec<&str> = s.routes.iter().map(|r| r.key.as_str()).collect();
+        let keys: Vec<&str> = shape.routes.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(
             keys,
             [
@@ -308,8 +331,8 @@ mod tests {
                 "ANY /{proxy+}"
             ]
         );
-        assert_eq!(s.routes[0].throttle, None, "POST keeps the default");
-        for r in &s.routes[1..] {
+        assert_eq!(shape.routes[0].throttle, None, "POST keeps the default");
+        for r in &shape.routes[1..] {
             assert_eq!(
                 r.throttle,
                 Some(Throttle {
@@ -321,6 +344,16 @@ mod tests {
             );
         }
         assert_eq!(s.per_client_limit, None, "the web ACL is off by default");
+        assert_eq!(
+            s.stage_ceiling,
+            Some(StageCeiling {
+                routes: 4,
+                rate: 215.0,
+                burst: 45.0,
+                write_rate: 200.0
+            }),
+            "200/s on POST /visits and 5/s on each of the three others"
+        );
     }
 
     #[test]
@@ -331,7 +364,10 @@ mod tests {
             1,
         );
         assert_ne!(on, REPO_TEMPLATE, "the parameter's default was found");
-        assert_eq!(parse(&on).expect("parses").per_client_limit, Some(300.0));
+        assert_eq!(
+            parse(&on).expect("parses").stack.per_client_limit,
+            Some(300.0)
+        );
         let bad = "Conditions:\n  C:\n    Fn::Whatever: []\nResources:\n  F:\n    Type: AWS::Serverless::Function\n  A:\n    Type: AWS::Serverless::HttpApi\n  W:\n    Type: AWS::WAFv2::WebACL\n    Condition: C\n";
         assert!(parse(bad).expect_err("refused").contains("cannot evaluate"));
     }
@@ -341,7 +377,8 @@ mod tests {
         let s = parse(
             "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      ReservedConcurrentExecutions: \"5\"\n  A:\n    Type: AWS::Serverless::Api\n",
         )
-        .expect("parses");
+        .expect("parses")
+        .stack;
         assert_eq!((s.api, s.arch), (ApiKind::Rest, Arch::X86_64));
         assert_eq!((s.memory_mb, s.timeout_s), (128.0, 3.0));
         assert_eq!(s.route_throttle, None);

@@ -128,6 +128,12 @@ fn flags_override_the_template_and_without_one_the_defaults_are_said() {
         "the template's burst"
     );
     assert_eq!(r.plan.stack.arch, Arch::X86_64);
+    let c = r.plan.stack.stage_ceiling.expect("the template's routes");
+    assert_eq!(
+        (c.rate, c.write_rate),
+        (2015.0, 2000.0),
+        "the counting route at the flag's rate, the three others at their own 5/s"
+    );
     // With the route raised to 2,000/s, the template's reserved concurrency
     // of 60 caps Lambda at 10 × 60 = 600 requests/s: below the item's 1,000.
     assert_eq!(r.plan.binding_limit, Some(LimitKind::LambdaRequestRate));
