@@ -74,7 +74,15 @@ else
   log="$report_dir/local-stage.log"
   if [ "${CONTRACT_STAGE:-}" = emulated ]; then
     # The same variables, given to the function in its environments.
+    # The template's routes other than POST /visits are throttled at 5/s
+    # (a deployed stage's junk bill): lifted here, as a deploy's
+    # --parameter-overrides would, so the generated requests are the
+    # contract's answers, not API Gateway's 429s. The page's origin is the
+    # template's AllowedOrigin, as deploy-stack.sh sets it.
     "$target/debug/local-stage" --emulate-aws --template infra/template.yaml \
+      --parameter OtherRoutesRateLimit=10000 --parameter OtherRoutesBurstLimit=5000 \
+      --parameter ThrottleRateLimit=10000 --parameter ThrottleBurstLimit=5000 \
+      --parameter "AllowedOrigin=$ALLOWED_ORIGINS" \
       --function-env "ALLOWED_PATHS=$ALLOWED_PATHS" \
       --function-env DYNAMODB_ATTEMPT_TIMEOUT_MS=15000 \
       --function-env DYNAMODB_OPERATION_TIMEOUT_MS=30000 \

@@ -26,7 +26,7 @@ use anyhow::Context;
 use local_stage::{Binding, EmulatedStage, EmulationOptions, FaultPlan, LocalStage, StageOptions};
 
 const USAGE: &str = "usage: local-stage [--faults KIND[,KIND...]] [--fault-interval SECS] [--fault-duration SECS]
-       local-stage --emulate-aws [--template FILE] [--function CMD] [--function-env K=V]... [--idle-timeout SECS] [--log-dir DIR]";
+       local-stage --emulate-aws [--template FILE] [--parameter NAME=VALUE]... [--function CMD] [--function-env K=V]... [--idle-timeout SECS] [--log-dir DIR]";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -153,8 +153,13 @@ fn args(
             "--fault-duration" => duration = secs("--fault-duration", value)?,
             "--emulate-aws" => emulate = true,
             "--template" => emulation.template = Some(needed(value)?.into()),
+            "--parameter" => emulation
+                .parameters
+                .push(key_value("--parameter", &needed(value)?)?),
             "--function" => emulation.function = Some(needed(value)?),
-            "--function-env" => emulation.function_env.push(key_value(&needed(value)?)?),
+            "--function-env" => emulation
+                .function_env
+                .push(key_value("--function-env", &needed(value)?)?),
             "--idle-timeout" => emulation.idle_timeout = secs("--idle-timeout", value)?,
             "--log-dir" => emulation.log_dir = Some(needed(value)?.into()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -179,7 +184,7 @@ fn args(
 }
 
 /// `K=V`, with a name an environment variable can have.
-fn key_value(text: &str) -> Result<(String, String), String> {
+fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v))
             if !k.is_empty()
@@ -188,7 +193,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
         {
             Ok((k.to_owned(), v.to_owned()))
         }
-        _ => Err(format!("--function-env {text:?}: expected NAME=VALUE")),
+        _ => Err(format!("{flag} {text:?}: expected NAME=VALUE")),
     }
 }
 

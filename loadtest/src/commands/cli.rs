@@ -246,6 +246,10 @@ pub struct HarnessArgs {
     #[arg(long, value_name = "CMD")]
     pub function: Option<String>,
 
+    /// Give a template parameter a value, as `sam deploy --parameter-overrides` (repeatable).
+    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = super::super::load::emulation::key_value)]
+    pub parameters: Vec<(String, String)>,
+
     /// Add to the emulated function's environment (repeatable).
     #[arg(long, value_name = "K=V", value_parser = super::super::load::emulation::key_value)]
     pub function_env: Vec<(String, String)>,
@@ -595,6 +599,7 @@ fn command(all: bool) -> clap::Command {
         "exclusive",
         "baseline",
         "template",
+        "parameters",
         "function_env",
         "idle_timeout",
     ];

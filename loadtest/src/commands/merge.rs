@@ -98,19 +98,7 @@ pub async fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         min_ok: args.min_ok,
         ..evidence(&nodes, ids, base, args.skew_ms)
     };
-    if let Some(k) = &killed {
-        // Only a count read after the kill follows every write of every node.
-        let run = &nodes[0].summary.run;
-        let how = (
-            args.host.as_deref(),
-            &args.headers[..],
-            args.cacert.as_deref(),
-        );
-        let read = count_after_kill(how, &run.path, run.api.as_ref(), k).await;
-        evidence.final_count = *read.as_ref().unwrap_or(&evidence.initial);
-        evidence.final_read_error = read.err();
-        evidence.unrecorded = k.unrecorded_at_most;
-    }
+    read_final_count_again(args, &nodes, killed.as_ref(), &mut evidence).await;
     let mut summary = analyse(
         evidence,
         &ops,
@@ -241,6 +229,36 @@ fn killed_nodes(nodes: &[Node], host: Option<&str>) -> Option<Killed> {
     })
 }
 
+/// The final count when the nodes' own reads cannot be trusted for it: a
+/// node was killed before its last read (only a count read after the kill
+/// follows every write), or a node's last read failed. With `--host` it is
+/// read now; without, the verdict says why it is missing.
+async fn read_final_count_again(
+    args: &MergeArgs,
+    nodes: &[Node],
+    killed: Option<&Killed>,
+    evidence: &mut RunEvidence,
+) {
+    let run = &nodes[0].summary.run;
+    let how = (
+        args.host.as_deref(),
+        &args.headers[..],
+        args.cacert.as_deref(),
+    );
+    if let Some(k) = killed {
+        let read = count_after_kill(how, &run.path, run.api.as_ref(), k).await;
+        evidence.final_count = *read.as_ref().unwrap_or(&evidence.initial);
+        evidence.final_read_error = read.err();
+        evidence.unrecorded = k.unrecorded_at_most;
+    } else if evidence.final_read_error.is_some()
+        && let Some(host) = how.0
+    {
+        let read = Api::read_again(host, &run.path, run.api.as_ref(), how.1, how.2).await;
+        evidence.final_count = *read.as_ref().unwrap_or(&evidence.final_count);
+        evidence.final_read_error = read.err();
+    }
+}
+
 /// The count now, at `--host`; without it, why there is none.
 async fn count_after_kill(
     (host, headers, cacert): (Option<&str>, &[Header], Option<&std::path::Path>),
@@ -262,6 +280,27 @@ async fn count_after_kill(
 /// every write, the largest last read follows them all. CPU and cores add
 /// up across the nodes' machines; the response size is the mean over all
 /// requests.
+/// A node whose count after its run could not be read leaves the
+/// largest final count meaningless (it may be an earlier read than the
+/// last write): what it said, or `None` when every node read its count.
+fn unread_counts(nodes: &[Node]) -> Option<String> {
+    let unread: Vec<String> = nodes
+        .iter()
+        .filter_map(|n| {
+            n.summary
+                .final_read_error
+                .as_ref()
+                .map(|e| format!("{}: {e}", n.dir.display()))
+        })
+        .collect();
+    (!unread.is_empty()).then(|| {
+        format!(
+            "a node could not read the count after its run ({}); give --host to read it now",
+            unread.join("; ")
+        )
+    })
+}
+
 fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEvidence {
     let sum = |f: &dyn Fn(&Summary) -> f64| nodes.iter().map(|n| f(&n.summary)).sum::<f64>();
     let requests = sum(&|s| s.requests.total as f64);
@@ -288,7 +327,7 @@ fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEviden
             .map(|n| n.summary.initial_count)
             .min()
             .unwrap_or(0),
-        final_read_error: None,
+        final_read_error: unread_counts(nodes),
         final_count: nodes
             .iter()
             .map(|n| n.summary.final_count)

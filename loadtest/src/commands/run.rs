@@ -140,6 +140,7 @@ fn checked(
         .into());
     }
     emulation::spec(harness, goose.host.as_deref())?;
+    api_options(harness).check()?;
     if let Some(spec) = fault_spec(harness) {
         crate::load::target::check_faults(&spec)?;
     }

@@ -46,6 +46,48 @@ pub struct ApiOptions {
     pub cacert: Option<std::path::PathBuf>,
 }
 
+impl ApiOptions {
+    /// What can be checked before anything starts (no stage needed): the
+    /// CA file, and that the read counts what the request counts.
+    pub fn check(&self) -> Result<(), UsageError> {
+        if let Some(path) = &self.cacert {
+            super::client::check_cacert(path).map_err(|e| UsageError(e.to_string()))?;
+        }
+        if let Some(ReadLine::Request(r)) = &self.read
+            && r.names_key()
+            && !self.request.names_key()
+        {
+            return Err(UsageError(format!(
+                "--read {r} names {{key}}, but --request {} does not: they must count and read the same counter",
+                self.request.line
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The request line as the run's records keep it: query values replaced
+/// (an API key in a query must not reach summary.json, run.json or an
+/// uploaded artifact), names and `{key}` kept.
+pub fn redact_query(line: &str) -> String {
+    let Some((head, query)) = line.split_once('?') else {
+        return line.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !value.contains(super::request::KEY) && !value.is_empty() => {
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
+}
+
+/// What stands for a value kept out of the run's records.
+pub const REDACTED: &str = "(redacted)";
+
 /// The read around the load.
 #[derive(Debug, Clone)]
 enum Read {
@@ -141,10 +183,10 @@ impl Api {
             expect: contract.then(|| (CountPointer::member("path"), key.to_owned())),
             shared,
             described: RequestFacts {
-                request: line.to_string(),
+                request: redact_query(&line.to_string()),
                 read: match &read_line {
                     ReadLine::None => "none".into(),
-                    ReadLine::Request(r) => r.to_string(),
+                    ReadLine::Request(r) => redact_query(&r.to_string()),
                 },
                 count_at: count_at.as_ref().map(CountPointer::to_string),
                 read_count_at: o.read_count_at.as_ref().map(CountPointer::to_string),
@@ -170,7 +212,13 @@ impl Api {
         };
         options.request.headers = headers.to_vec();
         if let Some(f) = facts {
-            options.request.line = f.request.parse()?;
+            if f.read.contains(REDACTED) {
+                return Err(format!(
+                    "the run's read ({}) had query values its records keep out: read the count yourself, or run again",
+                    f.read
+                ));
+            }
+            options.request.line = f.request.replace(REDACTED, "x").parse()?;
             options.read = Some(f.read.parse()?);
             options.read_count_at = f
                 .read_count_at
@@ -524,4 +572,19 @@ pub fn shown(body: &[u8]) -> String {
         line.push_str(&format!("... ({} bytes)", body.len()));
     }
     line
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::*;
+
+    #[test]
+    fn query_values_are_kept_out_of_the_records_but_names_and_the_key_stay() {
+        assert_eq!(
+            redact_query("POST /api/count?page={key}&code=s3cret"),
+            "POST /api/count?page={key}&code=(redacted)"
+        );
+        assert_eq!(redact_query("GET /visits"), "GET /visits");
+        assert_eq!(redact_query("GET /v?flag&x="), "GET /v?flag&x=");
+    }
 }

@@ -184,6 +184,11 @@ impl Client {
     }
 }
 
+/// `--cacert`: a file of PEM certificates, checked before anything starts.
+pub fn check_cacert(path: &Path) -> Result<(), ClientError> {
+    tls_config(Some(path)).map(|_| ())
+}
+
 /// The roots: the platform's, plus `cacert`'s certificates.
 fn tls_config(cacert: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let mut roots = rustls::RootCertStore::empty();

@@ -15,6 +15,8 @@ use crate::commands::cli::HarnessArgs;
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmulationSpec {
     pub template: Option<PathBuf>,
+    /// Template parameters given values (`--parameter NAME=VALUE`).
+    pub parameters: Vec<(String, String)>,
     pub function: Option<String>,
     pub function_env: Vec<(String, String)>,
     pub idle_timeout_s: Option<f64>,
@@ -42,6 +44,7 @@ pub fn key_value(text: &str) -> Result<(String, String), String> {
 pub fn spec(h: &HarnessArgs, host: Option<&str>) -> Result<Option<EmulationSpec>, UsageError> {
     let given = [
         (h.template.is_some(), "--template"),
+        (!h.parameters.is_empty(), "--parameter"),
         (h.function.is_some(), "--function"),
         (!h.function_env.is_empty(), "--function-env"),
         (h.idle_timeout.is_some(), "--idle-timeout"),
@@ -66,6 +69,7 @@ pub fn spec(h: &HarnessArgs, host: Option<&str>) -> Result<Option<EmulationSpec>
     }
     Ok(Some(EmulationSpec {
         template: h.template.clone(),
+        parameters: h.parameters.clone(),
         function: h.function.clone(),
         function_env: h.function_env.clone(),
         idle_timeout_s: h.idle_timeout,
@@ -87,6 +91,7 @@ pub async fn open(spec: &EmulationSpec, path_prefix: &str) -> anyhow::Result<Tar
     function_env.extend(spec.function_env.iter().cloned());
     let mut options = EmulationOptions {
         template: spec.template.clone(),
+        parameters: spec.parameters.clone(),
         function: spec.function.clone(),
         function_env,
         ..EmulationOptions::default()

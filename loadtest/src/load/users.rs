@@ -24,6 +24,10 @@ use crate::analysis::stats::{ServerTiming, new_histogram};
 /// send the header allocates none).
 const TIMING_SHARDS: usize = 16;
 
+/// A run whose answers are nearly all throttles (429) stops: past this
+/// share of them, after `--abort-min-requests`.
+const THROTTLED_ABORT: f64 = 0.99;
+
 /// Room kept for requests after the load (the last counting request with
 /// `--read none`, and its retries): the records never regrow.
 const OUTSIDE_THE_LOAD: u64 = 8;
@@ -163,6 +167,13 @@ impl RunState {
         // the abort judges the answers it let through (the thresholds
         // still judge every answer at the end).
         let throttled = self.live.with_status(429);
+        if total >= self.abort_min && throttled as f64 > THROTTLED_ABORT * total as f64 {
+            // ...but a stage that refuses nearly everything is not being
+            // measured, only billed: stop hammering it.
+            self.abort(format!(
+                "the stage throttled {throttled} of {total} requests (429): it is refusing this load (lower the rate or raise its throttle)"
+            ));
+        }
         let judged = total.saturating_sub(throttled);
         let errors = judged - self.live.ok.load(Ordering::Relaxed).min(judged);
         if judged >= self.abort_min && errors as f64 / judged as f64 > self.abort_rate {

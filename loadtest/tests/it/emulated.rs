@@ -50,14 +50,13 @@ fn python() -> PathBuf {
     PY.get_or_init(|| {
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("..");
         let venv = target.join("emulated-stage-venv");
-        let script = format!(
-            "test -f '{v}/.ready' || {{ rm -rf '{v}' && python3 -m venv '{v}' && \
-             '{v}/bin/pip' install -q 'awslambdaric==4.2.2' 'boto3==1.44.18' && touch '{v}/.ready'; }}",
-            v = venv.display()
-        );
         let status = Command::new("flock")
             .arg(target.join("emulated-stage-venv.lock"))
-            .args(["sh", "-c", &script])
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../counter-lambda/local-stage/tests/functions/venv.sh"),
+            )
+            .arg(&venv)
             .status()
             .expect("flock and python3 run");
         assert!(status.success(), "making the Python venv failed");

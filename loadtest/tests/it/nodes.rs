@@ -349,3 +349,26 @@ async fn open_model_nodes_that_each_dropped_half_their_arrivals_merge_into_a_fai
             .any(|t| t.name == "dropped_rate" && t.passed)
     );
 }
+
+/// A node that could not read the count after its run keeps `final_count`
+/// at its count before: the merge must not take that for the final count
+/// (it would "find" lost updates in a correct counter).
+#[tokio::test]
+async fn nodes_whose_last_read_failed_merge_into_an_inconclusive_verdict_not_a_fail() {
+    let (_tmp, out) = out_dir();
+    let nodes = [fake_node(&out, "run-u", 1), fake_node(&out, "run-u", 2)];
+    for node in &nodes {
+        let path = std::path::Path::new(node).join("summary.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("written")).expect("json");
+        v["final_count"] = 0.into();
+        v["final_read_error"] = "GET /visits: connection reset".into();
+        std::fs::write(&path, v.to_string()).expect("rewritten");
+    }
+    let o = loadtest(&["merge", &nodes[0], &nodes[1]]).await;
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("VERDICT: INCONCLUSIVE"), "{text}");
+    assert!(!text.contains("lost updates"), "{text}");
+    assert!(text.contains("--host"), "says how to read it now: {text}");
+}

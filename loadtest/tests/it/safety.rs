@@ -52,6 +52,45 @@ async fn a_failing_stage_aborts_the_run_early() {
     assert!(received < 2000, "{received} requests reached the stage");
 }
 
+/// A stage whose throttle refuses every write, as API Gateway answers it:
+/// not broken, but only billed, not measured. The run stops early too.
+#[tokio::test]
+async fn a_stage_that_throttles_every_request_stops_the_run_early() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"path": "/x", "count": 0})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(serde_json::json!({"message": "Too Many Requests"})),
+        )
+        .mount(&server)
+        .await;
+    let r = run(
+        "throttled",
+        &[
+            "--host",
+            &server.uri(),
+            "-u",
+            "4",
+            "-t",
+            "120",
+            "--abort-min-requests",
+            "20",
+        ],
+    )
+    .await;
+    let text = r.stdout();
+    assert_eq!(r.code(), Some(1), "{text}");
+    assert!(text.contains("ABORTED: the stage throttled"), "{text}");
+    let s = r.summary();
+    assert!(s.requests.total < 2000, "{} requests", s.requests.total);
+}
+
 #[tokio::test]
 async fn max_requests_bounds_a_run_and_is_not_a_failure() {
     let r = run("bounded", &["-u", "4", "-t", "120", "--max-requests", "40"]).await;
@@ -113,6 +152,12 @@ async fn usage_errors_exit_2_with_a_clear_message() {
         ),
         (&["--arrival-rate", "5", "--rate-steps", "10"], "give one"),
         (&["--max-users", "8"], "--max-users"),
+        (&["--cacert", "/no/such/ca.pem"], "--cacert"),
+        (
+            &["--request", "POST /count", "--read", "GET /count?p={key}"],
+            "names {key}",
+        ),
+        (&["-H", "http://127.0.0.1:1"], "--host"),
     ];
     let (_tmp, out) = crate::helpers::out_dir();
     let out_s = out.to_str().expect("utf-8 temp path");

@@ -182,6 +182,8 @@ fn resolves(path: &str) -> bool {
     let more = [
         "loadtest",
         "loadtest/src/analysis",
+        "loadtest/src/commands",
+        "contract-tests",
         "counter-lambda",
         "counter-lambda/local-stage",
         "infra/k8s",

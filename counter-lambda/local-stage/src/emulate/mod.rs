@@ -79,6 +79,9 @@ const PASSED_THROUGH: [&str; 10] = [
 pub struct EmulationOptions {
     /// The SAM template; `None`: `infra/template.yaml` here or above.
     pub template: Option<PathBuf>,
+    /// Template parameters given values other than their defaults
+    /// (`--parameter NAME=VALUE`, as `sam deploy --parameter-overrides`).
+    pub parameters: Vec<(String, String)>,
     /// Another function's command (run in the current directory), e.g.
     /// `python3 -m awslambdaric app.handler`; `None`: our `bootstrap`.
     pub function: Option<String>,
@@ -110,6 +113,7 @@ impl Default for EmulationOptions {
     fn default() -> Self {
         Self {
             template: None,
+            parameters: Vec::new(),
             function: None,
             bootstrap: None,
             function_env: Vec::new(),
@@ -212,7 +216,7 @@ impl EmulatedStage {
             Some(p) => p.clone(),
             None => template::find(&cwd).ok_or_else(|| EmulateError::NoTemplate(cwd.clone()))?,
         };
-        let mut template = StageTemplate::read(&template_path)?;
+        let mut template = StageTemplate::read_with(&template_path, &options.parameters)?;
         check_routes(&template)?;
         let (argv, task_root, ours) = function_command(&options, &template, &cwd)?;
         let database =

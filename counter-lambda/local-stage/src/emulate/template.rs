@@ -135,18 +135,48 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 
 impl StageTemplate {
     pub fn read(path: &Path) -> Result<Self, TemplateError> {
+        Self::read_with(path, &[])
+    }
+
+    /// [`StageTemplate::read`], with parameters given values other than
+    /// their defaults, as `sam deploy --parameter-overrides` gives them.
+    pub fn read_with(path: &Path, overrides: &[(String, String)]) -> Result<Self, TemplateError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.to_owned(), e))?;
-        Self::parse(&text, path).map_err(|e| TemplateError::Shape(path.to_owned(), e))
+        Self::parse_with(&text, path, overrides)
+            .map_err(|e| TemplateError::Shape(path.to_owned(), e))
     }
 
     /// Parses a template's text (`source` names it in messages).
     pub fn parse(text: &str, source: &Path) -> Result<Self, String> {
+        Self::parse_with(text, source, &[])
+    }
+
+    /// [`StageTemplate::parse`] with parameter overrides; a name the
+    /// template has no parameter for is refused.
+    pub fn parse_with(
+        text: &str,
+        source: &Path,
+        overrides: &[(String, String)],
+    ) -> Result<Self, String> {
         let yaml: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
-        let doc = serde_json::to_value(normalize(yaml))
+        let mut doc = serde_json::to_value(normalize(yaml))
             .map_err(|e| format!("not a CloudFormation template: {e}"))?;
-        let t = Resolver::new(&doc);
+        for (name, value) in overrides {
+            let param = &mut doc["Parameters"][name.as_str()];
+            if !param.is_object() {
+                return Err(format!(
+                    "--parameter {name}: the template has no such parameter"
+                ));
+            }
+            param["Default"] = Value::String(value.clone());
+        }
+        Self::from_doc(&doc, source)
+    }
+
+    fn from_doc(doc: &Value, source: &Path) -> Result<Self, String> {
+        let t = Resolver::new(doc);
         let mut notes = Vec::new();
         let (id, function) = t.http_function()?;
         let api_id = t.api_of(function)?;
@@ -643,6 +673,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<StageTemplate, String> {
         StageTemplate::parse(text, Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn parameters_can_be_given_as_a_deploy_gives_them_and_unknown_ones_are_refused() {
+        let text = include_str!("../../../../infra/template.yaml");
+        let t = StageTemplate::parse_with(
+            text,
+            Path::new("t.yaml"),
+            &[
+                ("OtherRoutesRateLimit".into(), "1000".into()),
+                ("ReservedConcurrency".into(), "7".into()),
+            ],
+        )
+        .expect("overridden");
+        let get = t.routes.iter().find(|r| r.key.key() == "GET /visits");
+        assert_eq!(get.and_then(|r| r.throttle).map(|th| th.rate), Some(1000.0));
+        assert_eq!(t.function.reserved_concurrency, Some(7));
+        let e =
+            StageTemplate::parse_with(text, Path::new("t.yaml"), &[("Nope".into(), "1".into())])
+                .expect_err("no such parameter");
+        assert!(e.contains("Nope"), "{e}");
     }
 
     #[test]

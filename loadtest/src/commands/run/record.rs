@@ -31,32 +31,64 @@ pub(super) fn started_at_unix_ns(state: &RunState) -> u64 {
 }
 
 /// The command line as run.json keeps it: header values (`-H`: API keys,
-/// tokens) replaced, names kept.
+/// tokens) and the request body replaced, query values in `--request` and
+/// `--read` replaced; names kept. Short flags may come together (`-qH`).
 pub(super) fn redacted(args: impl Iterator<Item = String>) -> Vec<String> {
+    use crate::load::api::{REDACTED, redact_query};
+    let header = |h: &str| match h.split_once(':') {
+        Some((name, _)) => format!("{name}: {REDACTED}"),
+        None => REDACTED.to_owned(),
+    };
     let mut out = Vec::new();
-    let mut next_is_header = false;
+    // What the next argument is the value of, if it needs hiding.
+    let mut pending: Option<fn(&str) -> String> = None;
     for arg in args {
-        let (flag, value) = match arg.split_once('=') {
-            Some((f, v)) if f == "--header" => (Some(f), Some(v.to_owned())),
-            _ if arg.starts_with("-H") && arg.len() > 2 => (Some("-H"), Some(arg[2..].to_owned())),
-            _ => (None, None),
-        };
-        let hide = |h: &str| match h.split_once(':') {
-            Some((name, _)) => format!("{name}: (redacted)"),
-            None => "(redacted)".to_owned(),
-        };
-        if next_is_header {
+        if let Some(hide) = pending.take() {
             out.push(hide(&arg));
-            next_is_header = false;
-        } else if let (Some(flag), Some(value)) = (flag, value) {
-            let sep = if flag == "--header" { "=" } else { "" };
-            out.push(format!("{flag}{sep}{}", hide(&value)));
-        } else {
-            next_is_header = arg == "-H" || arg == "--header";
-            out.push(arg);
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (arg.as_str(), None),
+        };
+        let hide: Option<fn(&str) -> String> = match flag {
+            "--header" => Some(|v| format!("{}: {REDACTED}", v.split(':').next().unwrap_or(""))),
+            "--request-body" => Some(|_| REDACTED.to_owned()),
+            "--request" | "--read" => Some(redact_query),
+            _ => None,
+        };
+        match (hide, inline) {
+            (Some(h), Some(v)) => out.push(format!("{flag}={}", h(v))),
+            (Some(h), None) => {
+                out.push(arg.clone());
+                pending = Some(h);
+            }
+            (None, _) => match short_header(&arg) {
+                Some((flags, Some(value))) => out.push(format!("{flags}{}", header(value))),
+                Some((_, None)) => {
+                    out.push(arg.clone());
+                    pending = Some(|v| match v.split_once(':') {
+                        Some((name, _)) => format!("{name}: {REDACTED}"),
+                        None => REDACTED.to_owned(),
+                    });
+                }
+                None => out.push(arg),
+            },
         }
     }
     out
+}
+
+/// A cluster of short flags ending in `-H` (`-H`, `-qH`, `-HName: v`):
+/// the flags up to `H`, and the value attached after it, if any.
+fn short_header(arg: &str) -> Option<(&str, Option<&str>)> {
+    let rest = arg.strip_prefix('-').filter(|r| !r.starts_with('-'))?;
+    let at = rest.find('H')?;
+    if !rest[..at].chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let value = &rest[at + 1..];
+    Some((&arg[..at + 2], (!value.is_empty()).then_some(value)))
 }
 
 /// run.json: what a later `loadtest report` needs if this run is killed.
@@ -224,4 +256,43 @@ pub(super) fn open_evidence(
         step_dropped: by_segment[by_segment.len().saturating_sub(windows.len())..].to_vec(),
     };
     (Some(evidence), windows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_kept_out_of_the_recorded_command_line() {
+        let args = [
+            "loadtest",
+            "-H",
+            "X-Api-Key: s3cret",
+            "-qH",
+            "Authorization: Bearer t0ken",
+            "-HCookie: c00kie",
+            "--header=X-A: b",
+            "--request",
+            "POST /c?code=k3y&page={key}",
+            "--read=GET /c?code=k3y",
+            "--request-body",
+            "{\"token\": \"x\"}",
+            "-u",
+            "4",
+        ];
+        let kept = redacted(args.iter().map(|a| a.to_string())).join(" ");
+        for secret in ["s3cret", "t0ken", "c00kie", "k3y", "token"] {
+            assert!(!kept.contains(secret), "{secret} in {kept}");
+        }
+        for kept_word in [
+            "X-Api-Key",
+            "Authorization",
+            "Cookie",
+            "page={key}",
+            "-u 4",
+            "-qH",
+        ] {
+            assert!(kept.contains(kept_word), "{kept_word} in {kept}");
+        }
+    }
 }
