@@ -340,8 +340,17 @@ pub struct MergeArgs {
     /// As for a run: fewer ok responses over all nodes make the verdict INCONCLUSIVE.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_ok: u64,
-    /// A node was killed (its directory has no summary of its own): read the
-    /// counter's count now, at this stage, to judge accounting and completeness.
+    /// A node was killed or its last read failed: read the count now.
+    #[command(flatten)]
+    pub read_again: ReadAgainArgs,
+}
+
+/// How `merge` and `report` read a counter's count again after its run
+/// (a killed run never read its final count).
+#[derive(Debug, Clone, Args)]
+pub struct ReadAgainArgs {
+    /// Read the counter's count now, at this stage (the run's own URL, or
+    /// another of the same stage), to judge accounting and completeness.
     #[arg(long, value_name = "URL")]
     pub host: Option<String>,
     /// With --host: a header for the read, 'Name: value' (repeatable), as the run had.

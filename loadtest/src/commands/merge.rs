@@ -87,13 +87,13 @@ pub async fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         .map(|d| read_node(d))
         .collect::<Result<_, _>>()
         .map_err(|e| UsageError(format!("{e:#}")))?;
-    if let Some(host) = &args.host {
+    if let Some(host) = &args.read_again.host {
         Endpoint::parse(host).map_err(|e| UsageError(e.to_string()))?;
     }
     let ids = check_one_run(&nodes)?;
     let (ops, base) = one_timeline(&nodes);
     let histogram = added_histograms(&nodes)?;
-    let killed = killed_nodes(&nodes, args.host.as_deref());
+    let killed = killed_nodes(&nodes, args.read_again.host.as_deref());
     let mut evidence = RunEvidence {
         min_ok: args.min_ok,
         ..evidence(&nodes, ids, base, args.skew_ms)
@@ -241,9 +241,9 @@ async fn read_final_count_again(
 ) {
     let run = &nodes[0].summary.run;
     let how = (
-        args.host.as_deref(),
-        &args.headers[..],
-        args.cacert.as_deref(),
+        args.read_again.host.as_deref(),
+        &args.read_again.headers[..],
+        args.read_again.cacert.as_deref(),
     );
     if let Some(k) = killed {
         let read = count_after_kill(how, &run.path, run.api.as_ref(), k).await;

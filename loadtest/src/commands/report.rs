@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
+use super::cli::ReadAgainArgs;
 use crate::UsageError;
 use crate::analysis::observation::{self, Observation};
 use crate::analysis::rejudge::{self, KilledRecord};
@@ -21,7 +22,6 @@ use crate::analysis::stats::histogram;
 use crate::analysis::summary::{Summary, files};
 use crate::load::api::Api;
 use crate::load::client::Endpoint;
-use crate::load::request::Header;
 use crate::load::status;
 use crate::output::run_dir::{self, Baseline};
 
@@ -29,22 +29,9 @@ use crate::output::run_dir::{self, Baseline};
 pub struct ReportArgs {
     /// The run directory (of a run, or of one node of a run).
     pub dir: PathBuf,
-    /// A killed run: read its counter's count now, at this stage (its own
-    /// URL, or another of the same stage), to judge accounting and
-    /// completeness.
-    #[arg(long, value_name = "URL")]
-    pub host: Option<String>,
-    /// With --host: a header for the read, 'Name: value' (repeatable), as the run had.
-    #[arg(
-        short = 'H',
-        long = "header",
-        value_name = "'NAME: VALUE'",
-        requires = "host"
-    )]
-    pub headers: Vec<Header>,
-    /// With --host: a CA certificate (PEM) to trust, as the run had.
-    #[arg(long, value_name = "FILE", requires = "host")]
-    pub cacert: Option<PathBuf>,
+    /// A killed run: read its counter's count now.
+    #[command(flatten)]
+    pub read_again: ReadAgainArgs,
     /// Draw the latency percentiles of the run in DIR beside this run's (report.html).
     #[arg(long, value_name = "DIR")]
     pub baseline: Option<PathBuf>,
@@ -145,7 +132,7 @@ pub async fn report(args: &ReportArgs) -> anyhow::Result<(Summary, PathBuf)> {
         .as_deref()
         .map(run_dir::read_baseline)
         .transpose()?;
-    if let Some(host) = &args.host {
+    if let Some(host) = &args.read_again.host {
         Endpoint::parse(host).map_err(|e| UsageError(e.to_string()))?;
     }
     let (summary, ops) = match read_record(&args.dir)? {
@@ -187,7 +174,7 @@ fn complete(
         ))
         .into());
     }
-    if let Some(host) = &args.host {
+    if let Some(host) = &args.read_again.host {
         status(&format!(
             "--host {host} not used: this run read its count itself when it ended"
         ));
@@ -202,7 +189,7 @@ async fn final_count(
     start: &RunStart,
     previous: Option<&Summary>,
 ) -> KilledRecord {
-    let host = args.host.as_deref();
+    let host = args.read_again.host.as_deref();
     let record = |final_count, from: Option<&str>| KilledRecord {
         torn_bytes: 0,
         final_count,
@@ -217,8 +204,8 @@ async fn final_count(
             host,
             &start.path,
             start.api.as_ref(),
-            &args.headers,
-            args.cacert.as_deref(),
+            &args.read_again.headers,
+            args.read_again.cacert.as_deref(),
         )
         .await;
         if let Err(e) = &read {
