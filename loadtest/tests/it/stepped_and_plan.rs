@@ -116,9 +116,29 @@ async fn plans_from_the_run(dir: &str) {
     assert_eq!(plan["measured"]["basis"]["from"], "server_timing");
     assert!(plan["figures"]["prices"]["http_api_per_million"]["source"].is_string());
     assert!(plan["traffic"]["peak_visits_per_second"].as_f64() == Some(1500.0));
+
+    // A template parameter given as a deploy would give it.
+    let given = loadtest(&[
+        "plan",
+        dir,
+        "--visits-per-month",
+        "10000000",
+        "--peak-per-second",
+        "20",
+        "--parameter",
+        "ThrottleRateLimit=100",
+    ])
+    .await;
+    let text = stdout(&given);
+    assert_eq!(given.status.code(), Some(0), "{text}{}", stderr(&given));
+    assert!(
+        text.contains("route throttle 100/s burst 15 [template]"),
+        "{text}"
+    );
 }
 
-/// Exit 2 for a non-finite input and for a summary of another schema.
+/// Exit 2 for a non-finite input, a template parameter the template does
+/// not have, and a summary of another schema.
 async fn refuses_bad_plan_inputs(dir: &str) {
     let inf = loadtest(&[
         "plan",
@@ -131,6 +151,24 @@ async fn refuses_bad_plan_inputs(dir: &str) {
     .await;
     assert_eq!(inf.status.code(), Some(2));
     assert!(stderr(&inf).contains("inf"), "{}", stderr(&inf));
+
+    let unknown = loadtest(&[
+        "plan",
+        dir,
+        "--visits-per-month",
+        "1e6",
+        "--peak-per-second",
+        "20",
+        "--parameter",
+        "NoSuchParameter=1",
+    ])
+    .await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("NoSuchParameter"),
+        "{}",
+        stderr(&unknown)
+    );
 
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
     let text =
