@@ -236,7 +236,7 @@ fn the_projects_template_gives_the_stacks_shape() {
         &[("PerClientLimit".into(), "300".into())],
     )
     .expect("parses");
-    assert_eq!(on.condition("PerClientLimitOn").expect("evaluates"), true);
+    assert!(on.condition("PerClientLimitOn").expect("evaluates"));
     assert_eq!(on.per_client_limit().expect("limit"), Some(300));
 }
 
