@@ -185,16 +185,7 @@ fn args(
 
 /// `K=V`, with a name an environment variable can have.
 fn key_value(flag: &str, text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v))
-            if !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            Ok((k.to_owned(), v.to_owned()))
-        }
-        _ => Err(format!("{flag} {text:?}: expected NAME=VALUE")),
-    }
+    sam_template::key_value(text).map_err(|e| format!("{flag} {e}"))
 }
 
 /// `--emulate-aws`: serves until Ctrl-C, then prints the stage's figures.

@@ -247,11 +247,11 @@ pub struct HarnessArgs {
     pub function: Option<String>,
 
     /// Give a template parameter a value, as `sam deploy --parameter-overrides` (repeatable).
-    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = super::super::load::emulation::key_value)]
+    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = sam_template::key_value)]
     pub parameters: Vec<(String, String)>,
 
     /// Add to the emulated function's environment (repeatable).
-    #[arg(long, value_name = "K=V", value_parser = super::super::load::emulation::key_value)]
+    #[arg(long, value_name = "K=V", value_parser = sam_template::key_value)]
     pub function_env: Vec<(String, String)>,
 
     /// Retire an emulated environment idle this long (cold starts recur).

@@ -54,6 +54,10 @@ pub struct PlanArgs {
     /// Read no template: the shape comes from the flags and the defaults.
     #[arg(long)]
     pub no_template: bool,
+    /// Give a template parameter a value, as `sam deploy
+    /// --parameter-overrides` (repeatable; an unknown name is refused).
+    #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = sam_template::key_value, conflicts_with = "no_template")]
+    pub parameters: Vec<(String, String)>,
     /// The API's kind (default: the template's, else http).
     #[arg(long, value_enum)]
     pub api: Option<ApiArg>,
@@ -432,6 +436,13 @@ fn template_shape(
         (None, false) => template::find(cwd).map(|f| (f, format!("found from {}", cwd.display()))),
     };
     let Some((file, how)) = found else {
+        if let Some((name, _)) = args.parameters.first() {
+            return Err(usage(format!(
+                "--parameter {name}: no template to give it to (no {} found from {}; name one with --template)",
+                template::RELATIVE_PATH,
+                cwd.display()
+            )));
+        }
         let note = if args.no_template {
             "no template read (--no-template)".to_owned()
         } else {
@@ -443,10 +454,20 @@ fn template_shape(
         };
         return Ok((None, note));
     };
-    let shape = template::read(&file).map_err(|e| usage(e.to_string()))?;
+    let shape = template::read(&file, &args.parameters).map_err(|e| usage(e.to_string()))?;
+    let parameters = if args.parameters.is_empty() {
+        "parameters at their defaults".to_owned()
+    } else {
+        let given: Vec<String> = args
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!("parameters at their defaults but {}", given.join(", "))
+    };
     Ok((
         Some((shape, file.clone())),
-        format!("{} ({how}; parameters at their defaults)", file.display()),
+        format!("{} ({how}; {parameters})", file.display()),
     ))
 }
 

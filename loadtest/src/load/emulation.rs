@@ -24,20 +24,6 @@ pub struct EmulationSpec {
     pub warmup_s: u64,
 }
 
-/// `K=V` (`--function-env`), with a name an environment variable can have.
-pub fn key_value(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v))
-            if !k.is_empty()
-                && !k.starts_with(|c: char| c.is_ascii_digit())
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            Ok((k.to_owned(), v.to_owned()))
-        }
-        _ => Err(format!("`{text}` is not NAME=VALUE")),
-    }
-}
-
 /// The emulated stage's options, if asked for; refuses what cannot go
 /// with them (a `--host`, a fault injector) and emulation flags without
 /// `--emulate-aws`.
@@ -217,13 +203,5 @@ mod tests {
         let e = spec(&h, None).expect_err("needs --emulate-aws");
         assert!(e.0.contains("--emulate-aws"), "{}", e.0);
         assert_eq!(spec(&harness(&[]), None).expect("valid"), None);
-    }
-
-    #[test]
-    fn function_env_is_name_equals_value() {
-        assert_eq!(key_value("A_1=x=y"), Ok(("A_1".into(), "x=y".into())));
-        for bad in ["novalue", "=x", "1A=x", "A-B=x"] {
-            assert!(key_value(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -61,19 +61,27 @@ async fn a_stepped_run_fits_the_usl_names_the_knee_records_server_timing_then_pl
     refuses_bad_plan_inputs(dir_s).await;
 }
 
+/// `loadtest plan DIR --visits-per-month V --peak-per-second P EXTRA...`.
+async fn run_plan(dir: &str, visits: &str, peak: &str, extra: &[&str]) -> std::process::Output {
+    let args = [
+        &[
+            "plan",
+            dir,
+            "--visits-per-month",
+            visits,
+            "--peak-per-second",
+            peak,
+        ][..],
+        extra,
+    ]
+    .concat();
+    loadtest(&args).await
+}
+
 /// `plan` on the stepped run: text with the measured duration, and JSON
 /// with the same warnings, the run and the inputs.
 async fn plans_from_the_run(dir: &str) {
-    let plan = loadtest(&[
-        "plan",
-        dir,
-        "--visits-per-month",
-        "10000000",
-        "--peak-per-second",
-        "20",
-        "--explain",
-    ])
-    .await;
+    let plan = run_plan(dir, "10000000", "20", &["--explain"]).await;
     let text = stdout(&plan);
     assert_eq!(plan.status.code(), Some(0), "{text}{}", stderr(&plan));
     for needle in [
@@ -90,16 +98,7 @@ async fn plans_from_the_run(dir: &str) {
     ] {
         assert!(text.contains(needle), "{needle}:\n{text}");
     }
-    let json = loadtest(&[
-        "plan",
-        dir,
-        "--visits-per-month",
-        "1e6",
-        "--peak-per-second",
-        "1500",
-        "--json",
-    ])
-    .await;
+    let json = run_plan(dir, "1e6", "1500", &["--json"]).await;
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
     let kinds: Vec<&str> = plan["warnings"]
         .as_array()
@@ -116,21 +115,37 @@ async fn plans_from_the_run(dir: &str) {
     assert_eq!(plan["measured"]["basis"]["from"], "server_timing");
     assert!(plan["figures"]["prices"]["http_api_per_million"]["source"].is_string());
     assert!(plan["traffic"]["peak_visits_per_second"].as_f64() == Some(1500.0));
+
+    // A template parameter given as a deploy would give it.
+    let given = run_plan(
+        dir,
+        "10000000",
+        "20",
+        &["--parameter", "ThrottleRateLimit=100"],
+    )
+    .await;
+    let text = stdout(&given);
+    assert_eq!(given.status.code(), Some(0), "{text}{}", stderr(&given));
+    assert!(
+        text.contains("route throttle 100/s burst 15 [template]"),
+        "{text}"
+    );
 }
 
-/// Exit 2 for a non-finite input and for a summary of another schema.
+/// Exit 2 for a non-finite input, a template parameter the template does
+/// not have, and a summary of another schema.
 async fn refuses_bad_plan_inputs(dir: &str) {
-    let inf = loadtest(&[
-        "plan",
-        dir,
-        "--visits-per-month",
-        "1e6",
-        "--peak-per-second",
-        "inf",
-    ])
-    .await;
+    let inf = run_plan(dir, "1e6", "inf", &[]).await;
     assert_eq!(inf.status.code(), Some(2));
     assert!(stderr(&inf).contains("inf"), "{}", stderr(&inf));
+
+    let unknown = run_plan(dir, "1e6", "20", &["--parameter", "NoSuchParameter=1"]).await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("NoSuchParameter"),
+        "{}",
+        stderr(&unknown)
+    );
 
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tmp");
     let text =
@@ -139,15 +154,7 @@ async fn refuses_bad_plan_inputs(dir: &str) {
     v["schema_version"] = 2.into();
     let future = tmp.path().join("summary.json");
     std::fs::write(&future, v.to_string()).expect("write");
-    let refused = loadtest(&[
-        "plan",
-        future.to_str().expect("utf-8"),
-        "--visits-per-month",
-        "1e6",
-        "--peak-per-second",
-        "20",
-    ])
-    .await;
+    let refused = run_plan(future.to_str().expect("utf-8"), "1e6", "20", &[]).await;
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("schema_version 2"),

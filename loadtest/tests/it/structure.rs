@@ -100,13 +100,14 @@ fn workspace() -> PathBuf {
 }
 
 /// Every crate's sources: the rules below hold in all of them.
-const SOURCES: [&str; 6] = [
+const SOURCES: [&str; 7] = [
     "loadtest/src",
     "contract-tests/src",
     "counter-lambda/src",
     "counter-lambda/counter-api/src",
     "counter-lambda/local-stage/src",
     "http-serve/src",
+    "sam-template/src",
 ];
 
 #[test]

@@ -514,6 +514,7 @@ mod tests {
             key,
             payload_format: "2.0".into(),
             integration_timeout: Duration::from_secs(30),
+            own_throttle: None,
             throttle: None,
         }
     }

@@ -1,19 +1,18 @@
-//! The deployed stack's shape, read from a SAM template: the function's
-//! memory, architecture, timeout and reserved concurrency, the API's kind,
-//! its default route throttle and every route with its own, the log
-//! group's retention, the per-client limit (an AWS WAF web ACL). `Ref`s to
-//! parameters resolve to the parameters' defaults, and a resource's
-//! `Condition` is evaluated on them (overrides given at deploy time are not
-//! in the file).
+//! The deployed stack's shape, from the SAM template as the workspace's
+//! one reader reads it ([`sam_template`]): the function's memory,
+//! architecture, timeout and reserved concurrency, the API's kind, its
+//! default route throttle and every route with its own, the log group's
+//! retention, the per-client limit (an AWS WAF web ACL). Parameters take
+//! their defaults, or the values `--parameter NAME=VALUE` gives them, and
+//! a resource's `Condition` is evaluated on them. This module only maps
+//! the reader's model into the cost model's ([`crate::analysis::cost`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_yaml_ng::Value;
+use sam_template::{Architecture, Template};
+pub use sam_template::{RELATIVE_PATH, TemplateError, find};
 
 use crate::analysis::cost::{ApiKind, Arch, Stack, StageCeiling, Throttle};
-
-/// Where `plan` looks, from the current directory up to the git root.
-pub const RELATIVE_PATH: &str = "infra/template.yaml";
 
 /// What a template says: the stack it deploys (fields it leaves out mean
 /// what AWS does without them: no throttle, no reserved concurrency, logs
@@ -37,78 +36,54 @@ pub struct Route {
     pub throttle: Option<Throttle>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("reading {0}: {1}")]
-    Read(PathBuf, std::io::Error),
-    #[error("{0}: {1}")]
-    Shape(PathBuf, String),
+/// Reads `path` with the parameters at their defaults but for
+/// `overrides` (a name the template has no parameter for is refused).
+pub fn read(path: &Path, overrides: &[(String, String)]) -> Result<TemplateShape, TemplateError> {
+    shape(&Template::read_with(path, overrides)?)
 }
 
-/// `infra/template.yaml` in `start` or a directory above it, stopping at
-/// the first directory that holds `.git` (the repository's root).
-pub fn find(start: &Path) -> Option<PathBuf> {
-    for dir in start.ancestors() {
-        let candidate = dir.join(RELATIVE_PATH);
-        if candidate.is_file() {
-            return Some(candidate);
-        }
-        if dir.join(".git").exists() {
-            break;
-        }
-    }
-    None
-}
-
-pub fn read(path: &Path) -> Result<TemplateShape, TemplateError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.to_owned(), e))?;
-    parse(&text).map_err(|e| TemplateError::Shape(path.to_owned(), e))
-}
-
-/// Parses a template's text.
-pub fn parse(text: &str) -> Result<TemplateShape, String> {
-    let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not YAML: {e}"))?;
-    let t = Template { doc: &doc };
-    let function = t
-        .resource(&["AWS::Serverless::Function", "AWS::Lambda::Function"])
-        .ok_or("no AWS::Serverless::Function resource")?;
-    let global = &doc["Globals"]["Function"];
-    let setting = |key: &str| -> Result<Option<f64>, String> {
-        match t.number(&function["Properties"][key])? {
-            Some(v) => Ok(Some(v)),
-            None => t.number(&global[key]),
-        }
-    };
-    let arch = match t
-        .resolve(&function["Properties"]["Architectures"][0])
-        .as_str()
-    {
-        Some("arm64") => Arch::Arm64,
-        Some("x86_64") | None => Arch::X86_64,
-        Some(other) => return Err(format!("unknown architecture {other:?}")),
-    };
-    let (api, route_throttle) = t.api()?;
-    let routes = t.routes(function)?;
-    // Requests to /visits per client IP in 5 minutes, when the template's
-    // web ACL is on at the parameters' defaults.
-    let per_client_limit = t.per_client_limit()?;
+/// The stack a read template deploys.
+pub fn shape(t: &Template) -> Result<TemplateShape, TemplateError> {
+    let api = t.api()?;
+    let function = t.function()?;
+    let route_throttle = api.default_throttle.and_then(throttle);
+    let routes: Vec<Route> = api
+        .routes
+        .iter()
+        .map(|r| Route {
+            key: r.key.key(),
+            throttle: r.own_throttle.and_then(throttle),
+        })
+        .collect();
     let stack = Stack {
-        api,
-        arch,
-        // Lambda's defaults when a template leaves them out.
-        memory_mb: setting("MemorySize")?.unwrap_or(128.0),
-        timeout_s: setting("Timeout")?.unwrap_or(3.0),
-        route_throttle,
-        reserved_concurrency: setting("ReservedConcurrentExecutions")?,
-        log_retention_days: match t.resource(&["AWS::Logs::LogGroup"]) {
-            Some(group) => t.number(&group["Properties"]["RetentionInDays"])?,
-            None => None,
+        api: match api.kind {
+            sam_template::ApiKind::Http => ApiKind::Http,
+            sam_template::ApiKind::Rest => ApiKind::Rest,
         },
+        arch: match function.architecture {
+            Architecture::Arm64 => Arch::Arm64,
+            Architecture::X86_64 => Arch::X86_64,
+        },
+        memory_mb: f64::from(function.memory_mb),
+        timeout_s: function.timeout.as_secs_f64(),
+        route_throttle,
+        reserved_concurrency: function.reserved_concurrency.map(f64::from),
+        log_retention_days: t.log_retention_days()?.map(f64::from),
         stage_ceiling: ceiling(&routes, route_throttle),
-        per_client_limit,
+        // Requests to /visits per client IP in 5 minutes, when the
+        // template's web ACL is on at the parameters' values.
+        per_client_limit: t.per_client_limit()?.map(|l| l as f64),
     };
     Ok(TemplateShape { stack, routes })
+}
+
+/// A throttle as the cost model takes it: a rate left out means no
+/// throttle of the template's (the account's), a burst left out the rate.
+fn throttle(t: sam_template::Throttle) -> Option<Throttle> {
+    (!t.rate.is_nan()).then(|| Throttle {
+        rate: t.rate,
+        burst: if t.burst.is_nan() { t.rate } else { t.burst },
+    })
 }
 
 /// Every route at its own throttle, or the default one (the counting
@@ -135,171 +110,16 @@ pub fn ceiling(routes: &[Route], default: Option<Throttle>) -> Option<StageCeili
     Some(c)
 }
 
-struct Template<'a> {
-    doc: &'a Value,
-}
-
-impl<'a> Template<'a> {
-    /// The first resource of one of these types.
-    fn resource(&self, types: &[&str]) -> Option<&'a Value> {
-        self.doc["Resources"]
-            .as_mapping()?
-            .values()
-            .find(|r| r["Type"].as_str().is_some_and(|t| types.contains(&t)))
-    }
-
-    /// A `Ref` to a parameter becomes the parameter's default.
-    fn resolve<'v>(&'v self, v: &'v Value) -> &'v Value {
-        match v["Ref"].as_str() {
-            Some(name) => &self.doc["Parameters"][name]["Default"],
-            None => v,
-        }
-    }
-
-    fn number(&self, v: &'a Value) -> Result<Option<f64>, String> {
-        let v = self.resolve(v);
-        match v {
-            Value::Null => Ok(None),
-            Value::Number(n) => Ok(n.as_f64()),
-            Value::String(s) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("{s:?} is not a number")),
-            other => Err(format!("{other:?} is not a number")),
-        }
-    }
-
-    /// The function's HTTP API routes, each with the throttle the API's
-    /// `RouteSettings` give it.
-    fn routes(&self, function: &'a Value) -> Result<Vec<Route>, String> {
-        let settings = self
-            .resource(&["AWS::Serverless::HttpApi"])
-            .map(|api| &api["Properties"]["RouteSettings"]);
-        let Some(events) = function["Properties"]["Events"].as_mapping() else {
-            return Ok(vec![]);
-        };
-        let mut routes = Vec::new();
-        for e in events
-            .values()
-            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
-        {
-            let method = e["Properties"]["Method"].as_str().unwrap_or("ANY");
-            let path = e["Properties"]["Path"].as_str().unwrap_or("");
-            let key = format!("{} {path}", method.to_uppercase());
-            let own = settings.map(|s| &s[key.as_str()]);
-            let throttle = match own {
-                Some(own) if !own.is_null() => {
-                    let rate = self.number(&own["ThrottlingRateLimit"])?;
-                    let burst = self.number(&own["ThrottlingBurstLimit"])?;
-                    rate.map(|rate| Throttle {
-                        rate,
-                        burst: burst.unwrap_or(rate),
-                    })
-                }
-                _ => None,
-            };
-            routes.push(Route { key, throttle });
-        }
-        Ok(routes)
-    }
-
-    /// The first WAF web ACL's rate-based limit, if the web ACL exists at
-    /// the parameters' defaults.
-    fn per_client_limit(&self) -> Result<Option<f64>, String> {
-        let Some(acl) = self.resource(&["AWS::WAFv2::WebACL"]) else {
-            return Ok(None);
-        };
-        if let Some(name) = acl["Condition"].as_str()
-            && !self.condition(name, 0)?
-        {
-            return Ok(None);
-        }
-        let rules = acl["Properties"]["Rules"]
-            .as_sequence()
-            .map_or(&[][..], Vec::as_slice);
-        for rule in rules {
-            let limit = &rule["Statement"]["RateBasedStatement"]["Limit"];
-            if !limit.is_null() {
-                return Ok(self.number(limit)?.filter(|l| *l > 0.0));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A named condition, evaluated on the parameters' defaults.
-    fn condition(&self, name: &str, depth: u8) -> Result<bool, String> {
-        if depth > 16 {
-            return Err(format!("condition {name} nests too deep"));
-        }
-        let c = &self.doc["Conditions"][name];
-        if c.is_null() {
-            return Err(format!("no condition {name}"));
-        }
-        self.truth(c, depth + 1)
-    }
-
-    fn truth(&self, c: &Value, depth: u8) -> Result<bool, String> {
-        let args = |f: &str| -> &[Value] { c[f].as_sequence().map_or(&[], Vec::as_slice) };
-        let cannot = || format!("cannot evaluate condition {c:?}");
-        if let Some(name) = c["Condition"].as_str() {
-            return self.condition(name, depth);
-        }
-        if !c["Fn::Equals"].is_null() {
-            let text = |v: &Value| match self.resolve(v) {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
-                _ => None,
-            };
-            return match args("Fn::Equals") {
-                [a, b] => match (text(a), text(b)) {
-                    (Some(x), Some(y)) => Ok(x == y),
-                    _ => Err(cannot()),
-                },
-                _ => Err(cannot()),
-            };
-        }
-        if let [inner] = args("Fn::Not") {
-            return Ok(!self.truth(inner, depth)?);
-        }
-        for (f, all) in [("Fn::And", true), ("Fn::Or", false)] {
-            if !c[f].is_null() {
-                let mut result = all;
-                for x in args(f) {
-                    let v = self.truth(x, depth)?;
-                    result = if all { result && v } else { result || v };
-                }
-                return Ok(result);
-            }
-        }
-        Err(cannot())
-    }
-
-    /// The API's kind and its default route (or method) throttle.
-    fn api(&self) -> Result<(ApiKind, Option<Throttle>), String> {
-        let (kind, settings) = if let Some(http) = self.resource(&["AWS::Serverless::HttpApi"]) {
-            (ApiKind::Http, &http["Properties"]["DefaultRouteSettings"])
-        } else if let Some(rest) = self.resource(&["AWS::Serverless::Api"]) {
-            (ApiKind::Rest, &rest["Properties"]["MethodSettings"][0])
-        } else {
-            return Err("no AWS::Serverless::HttpApi or AWS::Serverless::Api resource".into());
-        };
-        let rate = self.number(&settings["ThrottlingRateLimit"])?;
-        let burst = self.number(&settings["ThrottlingBurstLimit"])?;
-        Ok((
-            kind,
-            rate.map(|rate| Throttle {
-                rate,
-                burst: burst.unwrap_or(rate),
-            }),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A template's text, read with the parameters at their defaults.
+    fn parse(text: &str) -> Result<TemplateShape, String> {
+        Template::parse(text, Path::new("t.yaml"))
+            .and_then(|t| shape(&t))
+            .map_err(|e| e.to_string())
+    }
 
     const REPO_TEMPLATE: &str = include_str!("../../../../infra/template.yaml");
 
@@ -392,22 +212,5 @@ mod tests {
         assert!(parse(": : :").is_err());
         let bad = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: lots\n  A:\n    Type: AWS::Serverless::HttpApi\n";
         assert!(parse(bad).expect_err("refused").contains("lots"));
-    }
-
-    #[test]
-    fn the_search_stops_at_the_git_root() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let root = tmp.path();
-        std::fs::create_dir_all(root.join("repo/.git")).expect("git");
-        std::fs::create_dir_all(root.join("repo/a/b")).expect("dirs");
-        std::fs::create_dir_all(root.join("infra")).expect("infra");
-        std::fs::write(root.join("infra/template.yaml"), "x").expect("outside");
-        assert_eq!(find(&root.join("repo/a/b")), None, "not above the git root");
-        std::fs::create_dir_all(root.join("repo/infra")).expect("infra");
-        std::fs::write(root.join("repo/infra/template.yaml"), "x").expect("inside");
-        assert_eq!(
-            find(&root.join("repo/a/b")),
-            Some(root.join("repo/infra/template.yaml"))
-        );
     }
 }

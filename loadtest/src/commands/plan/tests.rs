@@ -434,3 +434,68 @@ fn the_per_client_limit_is_priced_when_the_template_or_a_flag_turns_it_on() {
     ));
     assert!(e.contains("per-client limit 5"), "{e}");
 }
+
+#[test]
+fn template_parameters_change_the_plan_and_unknown_ones_are_refused() {
+    let dir = run_dir(None);
+    let traffic = ["--visits-per-month", "1e7", "--peak-per-second", "300"];
+    let with =
+        |extra: &[&str]| make_report(&args(dir.path(), &[&traffic[..], extra].concat()), &repo());
+    let defaults = with(&[]).expect("plan");
+    assert_eq!(defaults.plan.stack.reserved_concurrency, Some(60.0));
+    let r = with(&[
+        "--parameter",
+        "ReservedConcurrency=7",
+        "--parameter",
+        "OtherRoutesRateLimit=50",
+    ])
+    .expect("plan");
+    assert_eq!(r.stack_origins.reserved_concurrency, Origin::Template);
+    assert_eq!(r.plan.stack.reserved_concurrency, Some(7.0));
+    let c = r.plan.stack.stage_ceiling.expect("the template's routes");
+    assert_eq!(
+        (c.rate, c.write_rate),
+        (350.0, 200.0),
+        "the three other routes at the parameter's 50/s"
+    );
+    // 7 environments × 10 requests/s each: Lambda binds before the stage.
+    assert_eq!(r.plan.binding_limit, Some(LimitKind::LambdaRequestRate));
+    assert_ne!(r.plan.binding_limit, defaults.plan.binding_limit);
+    assert!(
+        r.stack_origins.note.contains("ReservedConcurrency=7"),
+        "{}",
+        r.stack_origins.note
+    );
+
+    let e = usage_error(with(&["--parameter", "Nope=1"]));
+    assert!(e.contains("Nope") && e.contains("no such parameter"), "{e}");
+    let e = usage_error(with(&["--parameter", "ReservedConcurrency=lots"]));
+    assert!(e.contains("lots"), "{e}");
+    // No template to give it to: said, not ignored.
+    let bare = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(bare.path().join(".git")).expect("a git root");
+    let e = usage_error(make_report(
+        &args(
+            dir.path(),
+            &[&traffic[..], &["--parameter", "A=1"]].concat(),
+        ),
+        bare.path(),
+    ));
+    assert!(e.contains("--parameter A"), "{e}");
+    let all = [
+        &[
+            "loadtest",
+            "plan",
+            "x",
+            "--no-template",
+            "--parameter",
+            "A=1",
+        ][..],
+        &traffic[..],
+    ]
+    .concat();
+    assert!(
+        crate::commands::cli::parse_from(all).is_err(),
+        "with --no-template"
+    );
+}
