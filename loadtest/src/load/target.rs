@@ -1,10 +1,6 @@
 //! What the load goes to: the `--host` the user named, or (with the
 //! `local-stage` feature) a local stage started for the run.
 
-use std::time::Duration;
-
-use anyhow::Context;
-
 use crate::UsageError;
 use crate::analysis::faults::FaultWindow;
 
@@ -56,6 +52,7 @@ impl Target {
 
     #[cfg(feature = "local-stage")]
     async fn local(path_prefix: &str, faults: Option<&FaultSpec>) -> anyhow::Result<Self> {
+        use anyhow::Context;
         use local_stage::{Config, LocalStage, StageOptions};
         super::status(
             "No --host: starting the local stage (counter-lambda on DynamoDB Local, 127.0.0.1) ...",
@@ -124,7 +121,7 @@ impl Target {
         #[cfg(feature = "local-stage")]
         if let Some(stage) = &mut self.stage {
             let windows = stage.stop_faults();
-            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while !matches!(
                 stage.database_health(),
                 None | Some(
@@ -132,7 +129,7 @@ impl Target {
                 )
             ) && std::time::Instant::now() < deadline
             {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             return windows
                 .into_iter()
@@ -170,7 +167,7 @@ fn fault_plan(spec: &FaultSpec) -> Result<local_stage::FaultPlan, UsageError> {
     use local_stage::FaultPlan;
     let bad = |e: local_stage::FaultPlanError| UsageError(format!("--faults: {e}"));
     let kinds = FaultPlan::parse_kinds(&spec.kinds.join(",")).map_err(bad)?;
-    let secs = |s: f64| Duration::try_from_secs_f64(s).unwrap_or_default();
+    let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or_default();
     FaultPlan::new(kinds, secs(spec.interval_s), secs(spec.duration_s)).map_err(bad)
 }
 
