@@ -28,7 +28,7 @@
 //! let api = t.api()?;
 //! assert_eq!((api.kind, api.stage_name.as_str()), (ApiKind::Http, "prod"));
 //! assert_eq!(api.routes[0].key.key(), "POST /visits");
-//! assert_eq!(api.routes[0].throttle.map(|th| th.rate), Some(100.0));
+//! assert_eq!(api.routes[0].throttle.and_then(|th| th.rate), Some(100.0));
 //! assert_eq!(t.function()?.reserved_concurrency, Some(7));
 //! # Ok::<(), sam_template::TemplateError>(())
 //! ```
@@ -112,15 +112,55 @@ pub enum TemplateError {
     Shape(PathBuf, String),
 }
 
-/// Rate and burst of one token bucket (API Gateway's throttle). A figure
-/// the template leaves out while giving the other is NaN: the account's
-/// figure applies to it.
+/// Rate and burst of one token bucket (API Gateway's throttle).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Throttle {
     /// Tokens added a second.
     pub rate: f64,
     /// The bucket's size.
     pub burst: f64,
+}
+
+/// A throttle as a template sets it: `ThrottlingRateLimit` and
+/// `ThrottlingBurstLimit`, either of which may be left out (then the
+/// account's figure applies to it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThrottleSetting {
+    pub rate: Option<f64>,
+    pub burst: Option<f64>,
+}
+
+impl ThrottleSetting {
+    /// Both figures given.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate: Some(rate),
+            burst: Some(burst),
+        }
+    }
+
+    /// The bucket it makes, with the account's figures for what the
+    /// template leaves out.
+    pub fn or_account(self, account: Throttle) -> Throttle {
+        Throttle {
+            rate: self.rate.unwrap_or(account.rate),
+            burst: self.burst.unwrap_or(account.burst),
+        }
+    }
+}
+
+impl std::fmt::Display for ThrottleSetting {
+    /// `100 req/s, burst 15`; a figure left out reads "the account's".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rate {
+            Some(r) => write!(f, "{r} req/s")?,
+            None => f.write_str("the account's rate")?,
+        }
+        match self.burst {
+            Some(b) => write!(f, ", burst {b}"),
+            None => f.write_str(", the account's burst"),
+        }
+    }
 }
 
 /// One route of the HTTP API, as its route key says it.
@@ -154,10 +194,10 @@ pub struct Route {
     pub integration_timeout: Duration,
     /// The route's own throttle (its event's `RouteSettings`, else the
     /// stage's `RouteSettings` for its key); `None`: the stage's default.
-    pub own_throttle: Option<Throttle>,
+    pub own_throttle: Option<ThrottleSetting>,
     /// The throttle that applies: its own, else the stage's
     /// `DefaultRouteSettings`; `None`: only the account's.
-    pub throttle: Option<Throttle>,
+    pub throttle: Option<ThrottleSetting>,
 }
 
 /// The API Gateway flavour in front of the function.
@@ -180,7 +220,7 @@ pub struct Api {
     pub stage_name: String,
     /// An HTTP API's `DefaultRouteSettings`, a REST API's first
     /// `MethodSettings`; `None`: only the account's.
-    pub default_throttle: Option<Throttle>,
+    pub default_throttle: Option<ThrottleSetting>,
     /// The function's `HttpApi` events, in the template's order (none for
     /// a REST API: its events are not read).
     pub routes: Vec<Route>,

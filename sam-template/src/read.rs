@@ -8,7 +8,7 @@ use serde_yaml_ng::Value;
 use crate::resolve::{Resolved, Resolver};
 use crate::{
     Api, ApiKind, Architecture, Function, HttpStage, MAX_INTEGRATION_TIMEOUT, Route, RouteKey,
-    Template, TemplateError, Throttle,
+    Template, TemplateError, ThrottleSetting,
 };
 
 const SERVERLESS_FUNCTION: &str = "AWS::Serverless::Function";
@@ -285,7 +285,7 @@ impl<'a> Reader<'a> {
         name: &str,
         event: &'a Value,
         stage_settings: &'a Value,
-        default: Option<Throttle>,
+        default: Option<ThrottleSetting>,
     ) -> Result<Route, String> {
         let key = self.route_key(name, event)?;
         let own = match self.throttle(&event["RouteSettings"])? {
@@ -310,18 +310,11 @@ impl<'a> Reader<'a> {
     }
 
     /// `ThrottlingRateLimit` and `ThrottlingBurstLimit` of a settings
-    /// object. One given without the other: the missing one is NaN (the
-    /// account's figure).
-    fn throttle(&self, v: &'a Value) -> Result<Option<Throttle>, String> {
+    /// object; `None` when it has neither.
+    fn throttle(&self, v: &'a Value) -> Result<Option<ThrottleSetting>, String> {
         let rate = self.number(&v["ThrottlingRateLimit"], "ThrottlingRateLimit")?;
         let burst = self.number(&v["ThrottlingBurstLimit"], "ThrottlingBurstLimit")?;
-        Ok(match (rate, burst) {
-            (None, None) => None,
-            (rate, burst) => Some(Throttle {
-                rate: rate.unwrap_or(f64::NAN),
-                burst: burst.unwrap_or(f64::NAN),
-            }),
-        })
+        Ok((rate.is_some() || burst.is_some()).then_some(ThrottleSetting { rate, burst }))
     }
 
     fn function(&self) -> Result<Function, String> {

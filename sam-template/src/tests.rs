@@ -24,7 +24,10 @@ fn parameters_can_be_given_as_a_deploy_gives_them_and_unknown_ones_are_refused()
     )
     .expect("overridden");
     let get = t.routes.iter().find(|r| r.key.key() == "GET /visits");
-    assert_eq!(get.and_then(|r| r.throttle).map(|th| th.rate), Some(1000.0));
+    assert_eq!(
+        get.and_then(|r| r.throttle).and_then(|th| th.rate),
+        Some(1000.0)
+    );
     assert_eq!(t.function.reserved_concurrency, Some(7));
     let e = HttpStage::parse_with(text, Path::new("t.yaml"), &[("Nope".into(), "1".into())])
         .expect_err("no such parameter")
@@ -51,15 +54,9 @@ fn the_projects_template_reads_as_it_deploys() {
     for r in &t.routes {
         // The counting route's own throttle; every other route's is small.
         let expected = if r.key.key() == "POST /visits" {
-            Throttle {
-                rate: 200.0,
-                burst: 15.0,
-            }
+            ThrottleSetting::new(200.0, 15.0)
         } else {
-            Throttle {
-                rate: 5.0,
-                burst: 10.0,
-            }
+            ThrottleSetting::new(5.0, 10.0)
         };
         assert_eq!(r.throttle, Some(expected), "{}", r.key.key());
         assert_eq!(r.payload_format, "2.0");
@@ -138,21 +135,9 @@ fn short_forms_conditions_and_route_settings_resolve() {
             .expect("the route")
     };
     let post = by_key("POST /things");
-    assert_eq!(
-        post.throttle,
-        Some(Throttle {
-            rate: 50.0,
-            burst: 5.0
-        })
-    );
+    assert_eq!(post.throttle, Some(ThrottleSetting::new(50.0, 5.0)));
     let slow = by_key("GET /slow");
-    assert_eq!(
-        slow.throttle,
-        Some(Throttle {
-            rate: 1.0,
-            burst: 1.0
-        })
-    );
+    assert_eq!(slow.throttle, Some(ThrottleSetting::new(1.0, 1.0)));
     assert_eq!(slow.integration_timeout, Duration::from_secs(1));
     assert_eq!(by_key("$default").throttle, post.throttle);
     let f = &t.function;
@@ -199,16 +184,10 @@ fn the_projects_template_gives_the_stacks_shape() {
     let api = t.api().expect("the API");
     assert_eq!(api.kind, ApiKind::Http);
     assert_eq!(api.logical_id.as_deref(), Some("CounterApi"));
-    let small = Throttle {
-        rate: 5.0,
-        burst: 10.0,
-    };
-    let counting = Throttle {
-        rate: 200.0,
-        burst: 15.0,
-    };
+    let small = ThrottleSetting::new(5.0, 10.0);
+    let counting = ThrottleSetting::new(200.0, 15.0);
     assert_eq!(api.default_throttle, Some(counting));
-    let own: Vec<(String, Option<Throttle>)> = api
+    let own: Vec<(String, Option<ThrottleSetting>)> = api
         .routes
         .iter()
         .map(|r| (r.key.key(), r.own_throttle))
@@ -251,8 +230,20 @@ fn a_rest_api_is_known_by_its_kind_and_a_bare_function_by_lambdas_defaults() {
     assert_eq!(api.kind, ApiKind::Rest);
     assert!(api.routes.is_empty());
     let th = api.default_throttle.expect("a throttle");
-    assert_eq!(th.rate, 9.0);
-    assert!(th.burst.is_nan(), "left out: the account's");
+    assert_eq!(th.rate, Some(9.0));
+    assert_eq!(th.burst, None, "left out: the account's");
+    let account = Throttle {
+        rate: 10_000.0,
+        burst: 5_000.0,
+    };
+    assert_eq!(
+        th.or_account(account),
+        Throttle {
+            rate: 9.0,
+            burst: 5_000.0
+        }
+    );
+    assert_eq!(th.to_string(), "9 req/s, the account's burst");
     let f = t.function().expect("the function");
     assert_eq!(
         (

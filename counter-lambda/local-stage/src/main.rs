@@ -211,9 +211,9 @@ async fn emulated(mut options: EmulationOptions) -> anyhow::Result<()> {
         t.stage_name
     );
     for r in &t.routes {
-        let throttle = r.throttle.map_or("account throttle only".to_owned(), |th| {
-            format!("{} req/s, burst {}", th.rate, th.burst)
-        });
+        let throttle = r
+            .throttle
+            .map_or("account throttle only".to_owned(), |th| th.to_string());
         println!("  route {}: {throttle}", r.key.key());
     }
     let f = &t.function;

@@ -188,7 +188,11 @@ async fn past_the_templates_throttle_api_gateway_answers_429_and_the_rest_is_jud
     assert_eq!(throttled, stage.throttled_by_api_gateway, "{stage:?}");
     // The bucket's bound: never more than the burst plus the rate since.
     let admitted = s.requests.total - throttled;
-    let bound = post.burst + post.rate * s.duration_s;
+    let (rate, burst) = (
+        post.rate.expect("a rate of its own"),
+        post.burst.expect("a burst of its own"),
+    );
+    let bound = burst + rate * s.duration_s;
     assert!(
         admitted as f64 <= bound * 1.05,
         "{admitted} admitted in {:.1} s",

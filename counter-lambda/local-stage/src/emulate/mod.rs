@@ -615,22 +615,8 @@ impl Gateway {
             .routes
             .iter()
             .map(|r| {
-                r.throttle.map(|th| {
-                    // One of the two left out: the account's figure.
-                    let th = Throttle {
-                        rate: if th.rate.is_nan() {
-                            account.throttle.rate
-                        } else {
-                            th.rate
-                        },
-                        burst: if th.burst.is_nan() {
-                            account.throttle.burst
-                        } else {
-                            th.burst
-                        },
-                    };
-                    Mutex::new(TokenBucket::new(th, now))
-                })
+                r.throttle
+                    .map(|th| Mutex::new(TokenBucket::new(th.or_account(account.throttle), now)))
             })
             .collect();
         Self {

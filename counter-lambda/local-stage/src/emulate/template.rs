@@ -4,5 +4,6 @@
 
 pub use sam_template::{
     ACCOUNT_ID, Function as FunctionShape, HttpStage as StageTemplate, MAX_INTEGRATION_TIMEOUT,
-    REGION, RELATIVE_PATH, Route, RouteKey, STACK_NAME, TemplateError, Throttle, find,
+    REGION, RELATIVE_PATH, Route, RouteKey, STACK_NAME, TemplateError, Throttle, ThrottleSetting,
+    find,
 };

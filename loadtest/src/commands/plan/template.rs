@@ -79,10 +79,10 @@ pub fn shape(t: &Template) -> Result<TemplateShape, TemplateError> {
 
 /// A throttle as the cost model takes it: a rate left out means no
 /// throttle of the template's (the account's), a burst left out the rate.
-fn throttle(t: sam_template::Throttle) -> Option<Throttle> {
-    (!t.rate.is_nan()).then(|| Throttle {
-        rate: t.rate,
-        burst: if t.burst.is_nan() { t.rate } else { t.burst },
+fn throttle(t: sam_template::ThrottleSetting) -> Option<Throttle> {
+    t.rate.map(|rate| Throttle {
+        rate,
+        burst: t.burst.unwrap_or(rate),
     })
 }
 
