@@ -39,14 +39,20 @@
 //! overrides, the way `sam deploy --parameter-overrides` gives them:
 //! `Ref` (parameters, pseudo parameters, resources), `Fn::If` with the
 //! template's `Conditions` (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`,
-//! `Condition`), `Fn::Sub` and `Fn::Join`. A value that cannot be resolved
-//! (a parameter without a default, `Fn::GetAtt`, an import) is left out
-//! and named in the notes of what was read.
+//! `Condition`), `Fn::Sub` and `Fn::Join`. A text value that cannot be
+//! resolved (a parameter without a default, `Fn::GetAtt`, an import) is
+//! left out and named in the notes of what was read; a number (memory,
+//! timeout, a throttle, concurrency, a limit) or the architecture that
+//! cannot is an error that says how to give it: these size the stack, and
+//! a default in their place would be another stack. An override is
+//! checked against its parameter's declaration (`Type`, `AllowedValues`,
+//! `MinValue`/`MaxValue`, lengths, `AllowedPattern`) as a deploy checks it.
 //!
 //! Only SAM's `HttpApi` events are read as routes (an
 //! `AWS::Serverless::HttpApi`, or the implicit one); a REST API
 //! (`AWS::Serverless::Api`) is known by its kind and default throttle.
 
+mod parameters;
 mod read;
 mod resolve;
 #[cfg(test)]
@@ -345,6 +351,7 @@ impl Template {
                         "--parameter {name}: the template has no such parameter"
                     ))
                 })?;
+            parameters::check(name, value, param).map_err(shape)?;
             param.insert("Default".into(), Value::String(value.clone()));
         }
         Ok(Self {

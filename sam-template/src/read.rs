@@ -111,7 +111,7 @@ impl<'a> Reader<'a> {
     }
 
     fn number(&self, v: &'a Value, what: &str) -> Result<Option<f64>, String> {
-        self.r.number(v, &mut self.notes.borrow_mut(), what)
+        self.r.number(v, what)
     }
 
     fn take_notes(&self) -> Vec<String> {
@@ -366,7 +366,19 @@ impl<'a> Reader<'a> {
     }
 
     fn architecture(&self, v: &'a Value) -> Result<Architecture, String> {
-        let text = self.text(v, "Architectures");
+        // Like a number, it sizes (and prices) the function: one that
+        // cannot be resolved is refused, not read as the default.
+        let text = match self.r.resolve(v) {
+            Resolved::Absent => None,
+            Resolved::Text(t) => Some(t),
+            Resolved::List(l) => Some(l.join(",")),
+            Resolved::Unresolved(why) => {
+                return Err(format!(
+                    "Architectures cannot be read here ({why}): give a parameter without a default \
+                     its value with --parameter NAME=VALUE, or write it in the template"
+                ));
+            }
+        };
         match text.as_deref().and_then(|t| t.split(',').next()) {
             Some("arm64") => Ok(Architecture::Arm64),
             Some("x86_64") | None => Ok(Architecture::X86_64),

@@ -69,19 +69,25 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// A value as a number; text that is not one is refused.
-    pub(crate) fn number(
-        &self,
-        v: &'a Value,
-        notes: &mut Vec<String>,
-        what: &str,
-    ) -> Result<Option<f64>, String> {
-        match self.text(v, notes, what) {
-            None => Ok(None),
-            Some(t) => match t.trim().parse::<f64>() {
-                Ok(n) if n.is_finite() => Ok(Some(n)),
-                _ => Err(format!("{what}: {t:?} is not a number")),
-            },
+    /// A value as a number; text that is not one is refused, and so is a
+    /// value that cannot be resolved: a number sizes the stage (memory,
+    /// timeout, throttle, concurrency, a limit), and reading it as left
+    /// out would emulate or price another stack than the one deployed.
+    pub(crate) fn number(&self, v: &'a Value, what: &str) -> Result<Option<f64>, String> {
+        let t = match self.resolve(v) {
+            Resolved::Absent => return Ok(None),
+            Resolved::Text(t) => t,
+            Resolved::List(l) => l.join(","),
+            Resolved::Unresolved(why) => {
+                return Err(format!(
+                    "{what} cannot be read here ({why}): give a parameter without a default its value \
+                     with --parameter NAME=VALUE, or write the number in the template"
+                ));
+            }
+        };
+        match t.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Some(n)),
+            _ => Err(format!("{what}: {t:?} is not a number")),
         }
     }
 

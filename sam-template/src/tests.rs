@@ -341,3 +341,38 @@ fn the_search_stops_at_the_git_root() {
         Some(root.join("repo/infra/template.yaml"))
     );
 }
+
+/// A number that sizes the stage and cannot be resolved is refused (with
+/// the way out), not read as left out: the stack would be another one.
+#[test]
+fn a_number_that_cannot_be_resolved_is_refused_with_the_way_out() {
+    let text = "Parameters:\n  NoDefault: {Type: Number}\nMappings:\n  M: {a: {b: 256}}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: !FindInMap [M, a, b]\n";
+    let t = Template::parse(text, Path::new("t.yaml")).expect("parses");
+    let e = t.function().expect_err("memory unknown").to_string();
+    assert!(e.contains("MemorySize") && e.contains("--parameter"), "{e}");
+    let text = "Parameters:\n  NoDefault: {Type: Number}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      ReservedConcurrentExecutions: !Ref NoDefault\n";
+    let e = Template::parse(text, Path::new("t.yaml"))
+        .expect("parses")
+        .function()
+        .expect_err("no value")
+        .to_string();
+    assert!(e.contains("NoDefault has no default"), "{e}");
+    let given = Template::parse_with(
+        text,
+        Path::new("t.yaml"),
+        &[("NoDefault".into(), "5".into())],
+    )
+    .expect("parses");
+    assert_eq!(
+        given.function().expect("given").reserved_concurrency,
+        Some(5)
+    );
+    let e = Template::parse_with(
+        text,
+        Path::new("t.yaml"),
+        &[("NoDefault".into(), "five".into())],
+    )
+    .expect_err("not a number")
+    .to_string();
+    assert!(e.contains("--parameter NoDefault=five"), "{e}");
+}

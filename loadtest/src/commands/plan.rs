@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::UsageError;
 use crate::analysis::cost::{
-    self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, SECONDS_PER_MONTH, Stack,
-    Throttle, Traffic, Warning, WarningKind,
+    self, ApiKind, Arch, DurationBasis, FigureBook, Group, Measured, Quotas, SECONDS_PER_MONTH,
+    Stack, Throttle, Traffic, Warning, WarningKind,
 };
 use crate::analysis::lambda_reports;
 use crate::analysis::summary::{SCHEMA_VERSION, Summary, files};
@@ -219,7 +219,7 @@ pub fn make_report(args: &PlanArgs, cwd: &Path) -> anyhow::Result<PlanReport> {
     let reports = load_reports(args, &summary, &summary_path)?;
     let (book, figures_from) = load_figures(args, reports.as_ref())?;
     let figures = book.resolve().map_err(|e| UsageError(e.to_string()))?;
-    let (stack, origins) = stack(args, cwd)?;
+    let (stack, origins) = stack(args, cwd, &figures.quotas)?;
     check_stack(&stack)?;
     let traffic = Traffic {
         visits_per_month: args.visits_per_month,
@@ -429,6 +429,7 @@ fn check_stack(s: &Stack) -> anyhow::Result<()> {
 fn template_shape(
     args: &PlanArgs,
     cwd: &Path,
+    quotas: &Quotas,
 ) -> anyhow::Result<(Option<(TemplateShape, PathBuf)>, String)> {
     let found = match (&args.template, args.no_template) {
         (Some(file), _) => Some((file.clone(), "given with --template".to_owned())),
@@ -454,7 +455,12 @@ fn template_shape(
         };
         return Ok((None, note));
     };
-    let shape = template::read(&file, &args.parameters).map_err(|e| usage(e.to_string()))?;
+    let account = Throttle {
+        rate: quotas.api_gateway_account_rps,
+        burst: quotas.api_gateway_account_burst,
+    };
+    let shape =
+        template::read(&file, &args.parameters, account).map_err(|e| usage(e.to_string()))?;
     let parameters = if args.parameters.is_empty() {
         "parameters at their defaults".to_owned()
     } else {
@@ -494,8 +500,8 @@ fn flag<T>(field: &mut T, origin: &mut Origin, flag: Option<T>) {
 }
 
 /// The template's shape (else the defaults), with each flag given over it.
-fn stack(args: &PlanArgs, cwd: &Path) -> anyhow::Result<(Stack, StackOrigins)> {
-    let (shape, note) = template_shape(args, cwd)?;
+fn stack(args: &PlanArgs, cwd: &Path, quotas: &Quotas) -> anyhow::Result<(Stack, StackOrigins)> {
+    let (shape, note) = template_shape(args, cwd, quotas)?;
     let (mut s, from) = match &shape {
         Some((t, _)) => (t.stack, Origin::Template),
         None => (DEFAULT_STACK, Origin::Default),

@@ -38,21 +38,40 @@ pub struct Route {
 
 /// Reads `path` with the parameters at their defaults but for
 /// `overrides` (a name the template has no parameter for is refused).
-pub fn read(path: &Path, overrides: &[(String, String)]) -> Result<TemplateShape, TemplateError> {
-    shape(&Template::read_with(path, overrides)?)
+/// `account`: API Gateway's account throttle, for a figure a route's
+/// throttle leaves out.
+pub fn read(
+    path: &Path,
+    overrides: &[(String, String)],
+    account: Throttle,
+) -> Result<TemplateShape, TemplateError> {
+    shape(&Template::read_with(path, overrides)?, account)
 }
 
 /// The stack a read template deploys.
-pub fn shape(t: &Template) -> Result<TemplateShape, TemplateError> {
+pub fn shape(t: &Template, account: Throttle) -> Result<TemplateShape, TemplateError> {
     let api = t.api()?;
     let function = t.function()?;
-    let route_throttle = api.default_throttle.and_then(throttle);
+    // A throttle that gives one figure and leaves out the other takes the
+    // account's for it, as the emulated stage does.
+    let account = sam_template::Throttle {
+        rate: account.rate,
+        burst: account.burst,
+    };
+    let throttle = |th: sam_template::ThrottleSetting| {
+        let th = th.or_account(account);
+        Throttle {
+            rate: th.rate,
+            burst: th.burst,
+        }
+    };
+    let route_throttle = api.default_throttle.map(throttle);
     let routes: Vec<Route> = api
         .routes
         .iter()
         .map(|r| Route {
             key: r.key.key(),
-            throttle: r.own_throttle.and_then(throttle),
+            throttle: r.own_throttle.map(throttle),
         })
         .collect();
     let stack = Stack {
@@ -75,15 +94,6 @@ pub fn shape(t: &Template) -> Result<TemplateShape, TemplateError> {
         per_client_limit: t.per_client_limit()?.map(|l| l as f64),
     };
     Ok(TemplateShape { stack, routes })
-}
-
-/// A throttle as the cost model takes it: a rate left out means no
-/// throttle of the template's (the account's), a burst left out the rate.
-fn throttle(t: sam_template::ThrottleSetting) -> Option<Throttle> {
-    t.rate.map(|rate| Throttle {
-        rate,
-        burst: t.burst.unwrap_or(rate),
-    })
 }
 
 /// Every route at its own throttle, or the default one (the counting
@@ -117,11 +127,30 @@ mod tests {
     /// A template's text, read with the parameters at their defaults.
     fn parse(text: &str) -> Result<TemplateShape, String> {
         Template::parse(text, Path::new("t.yaml"))
-            .and_then(|t| shape(&t))
+            .and_then(|t| shape(&t, ACCOUNT))
             .map_err(|e| e.to_string())
     }
 
     const REPO_TEMPLATE: &str = include_str!("../../../../infra/template.yaml");
+
+    /// API Gateway's account throttle (the price book's figures).
+    const ACCOUNT: Throttle = Throttle {
+        rate: 10_000.0,
+        burst: 5_000.0,
+    };
+
+    #[test]
+    fn a_throttle_given_by_half_takes_the_accounts_other_figure() {
+        let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Events:\n        P:\n          Type: HttpApi\n          Properties: {ApiId: !Ref A, Method: POST, Path: /visits}\n  A:\n    Type: AWS::Serverless::HttpApi\n    Properties:\n      DefaultRouteSettings: {ThrottlingRateLimit: 50}\n";
+        let s = parse(text).expect("parses").stack;
+        assert_eq!(
+            s.route_throttle,
+            Some(Throttle {
+                rate: 50.0,
+                burst: 5_000.0
+            })
+        );
+    }
 
     #[test]
     fn the_repositorys_template_reads_as_deployed() {
