@@ -18,7 +18,7 @@ use goose::config::GooseConfiguration;
 use super::cli::{HarnessArgs, RunArgs};
 use crate::UsageError;
 use crate::analysis::faults::judge_faults;
-use crate::analysis::summary::{RunFacts, Summary};
+use crate::analysis::summary::Summary;
 use crate::load::api::Api;
 use crate::load::metrics::{self};
 use crate::load::progress::Display;
@@ -89,17 +89,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let faults = target.stop_faults().await;
     let final_read = count_after(&mut api, &state, node).await;
     let stage = emulation::finish(&target, &dir);
-    let facts = RunFacts {
-        run_id,
-        nodes: vec![node],
-        host: target.host.clone(),
-        local_stage: target.is_local_stage(),
-        path: key,
-        outside_traffic: harness.path.is_some() || api.shared,
-        started_at_unix_ns: execution.started_at_unix_ns,
-        users: workload.peak_users,
-        api: Some(api.described.clone()),
-    };
+    // The facts run.json stated when the load began.
+    let facts = started.facts();
     drop(target);
     settle_arrivals(&state);
     let (final_metrics, streamed) = (live.finish(), record.finish());

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::prelude::*;
@@ -20,7 +20,6 @@ pub(super) struct Execution {
     pub(super) goose_error: Option<String>,
     pub(super) wall: Duration,
     pub(super) cpu: Option<Duration>,
-    pub(super) started_at_unix_ns: u64,
 }
 
 /// Goose, configured with this harness's defaults and the workload.
@@ -95,11 +94,6 @@ pub(super) async fn execute_bounded(
             workload: workload.clone(),
         },
     ));
-    let started_at_unix_ns = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos() as u64
-        - state.clock.elapsed().as_nanos() as u64;
     let cpu_before = cpu::process_cpu();
     let wall = Instant::now();
     let result = attack.execute().await;
@@ -119,7 +113,6 @@ pub(super) async fn execute_bounded(
         goose_error: result.err().map(|e| format!("goose: {e}")),
         wall,
         cpu,
-        started_at_unix_ns,
     }
 }
 
