@@ -351,7 +351,7 @@ pub struct MergeArgs {
 pub struct ReadAgainArgs {
     /// Read the counter's count now, at this stage (the run's own URL, or
     /// another of the same stage), to judge accounting and completeness.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = host)]
     pub host: Option<String>,
     /// With --host: a header for the read, 'Name: value' (repeatable), as the run had.
     #[arg(

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::UsageError;
 use crate::analysis::compare::{self, FirstLimit, RegressionLimits, Side};
-use crate::analysis::run_start::{self, RunStart};
+use crate::analysis::run_start::RunStart;
 use crate::analysis::summary::{Summary, files};
 use crate::output;
 
@@ -94,10 +94,7 @@ fn read(dir: &Path) -> anyhow::Result<Run> {
         .into());
     }
     let (summary, _) = super::plan::load_summary(dir)?;
-    let start = match std::fs::read_to_string(dir.join(files::RUN_START)) {
-        Ok(text) => Some(run_start::parse(&text).map_err(&usage)?),
-        Err(_) => None,
-    };
+    let start = super::report::read_start(dir)?;
     let first_limit = match std::fs::read_to_string(dir.join(PLAN)) {
         Ok(text) => Some(first_limit(&text).map_err(|e| usage(format!("{PLAN}: {e}")))?),
         Err(_) => None,

@@ -10,9 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 
 use super::cli::MergeArgs;
 use super::report::{Record, read_record};
@@ -24,7 +22,6 @@ use crate::analysis::rejudge::{KilledRecord, judge_killed};
 use crate::analysis::stats::{ServerTiming, histogram};
 use crate::analysis::summary::{Killed, RequestFacts, RunFacts, Start, Summary, files};
 use crate::load::api::Api;
-use crate::load::client::Endpoint;
 use crate::load::request::Header;
 use crate::output::run_dir;
 
@@ -87,9 +84,6 @@ pub async fn merge(args: &MergeArgs) -> anyhow::Result<(Summary, PathBuf)> {
         .map(|d| read_node(d))
         .collect::<Result<_, _>>()
         .map_err(|e| UsageError(format!("{e:#}")))?;
-    if let Some(host) = &args.read_again.host {
-        Endpoint::parse(host).map_err(|e| UsageError(e.to_string()))?;
-    }
     let ids = check_one_run(&nodes)?;
     let (ops, base) = one_timeline(&nodes);
     let histogram = added_histograms(&nodes)?;
@@ -189,11 +183,7 @@ fn one_timeline(nodes: &[Node]) -> (Vec<Observation>, u64) {
 
 /// A complete node's latency.hdr.
 fn read_histogram(dir: &Path) -> anyhow::Result<Histogram<u64>> {
-    let bytes = std::fs::read(dir.join(files::HISTOGRAM))
-        .with_context(|| format!("{}: no latency.hdr", dir.display()))?;
-    Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .map_err(|e| anyhow::anyhow!("{}: latency.hdr: {e:?}", dir.display()))
+    run_dir::read_histogram(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
 }
 
 fn added_histograms(nodes: &[Node]) -> anyhow::Result<Histogram<u64>> {
@@ -275,11 +265,6 @@ async fn count_after_kill(
     Api::read_again(host, path, api, headers, cacert).await
 }
 
-/// What the nodes saw together. Each node read the count before its own
-/// first request and after its last: the smallest first read precedes
-/// every write, the largest last read follows them all. CPU and cores add
-/// up across the nodes' machines; the response size is the mean over all
-/// requests.
 /// A node whose count after its run could not be read leaves the
 /// largest final count meaningless (it may be an earlier read than the
 /// last write): what it said, or `None` when every node read its count.
@@ -301,6 +286,11 @@ fn unread_counts(nodes: &[Node]) -> Option<String> {
     })
 }
 
+/// What the nodes saw together. Each node read the count before its own
+/// first request and after its last: the smallest first read precedes
+/// every write, the largest last read follows them all. CPU and cores add
+/// up across the nodes' machines; the response size is the mean over all
+/// requests.
 fn evidence(nodes: &[Node], ids: Vec<u16>, base: u64, skew_ms: f64) -> RunEvidence {
     let sum = |f: &dyn Fn(&Summary) -> f64| nodes.iter().map(|n| f(&n.summary)).sum::<f64>();
     let requests = sum(&|s| s.requests.total as f64);

@@ -21,7 +21,6 @@ use crate::analysis::run_start::{self, RunStart};
 use crate::analysis::stats::histogram;
 use crate::analysis::summary::{Summary, files};
 use crate::load::api::Api;
-use crate::load::client::Endpoint;
 use crate::load::status;
 use crate::output::run_dir::{self, Baseline};
 
@@ -112,7 +111,7 @@ pub fn read_record(dir: &Path) -> anyhow::Result<Record> {
 }
 
 /// run.json, if the run wrote one (runs before it did not).
-fn read_start(dir: &Path) -> anyhow::Result<Option<RunStart>> {
+pub(super) fn read_start(dir: &Path) -> anyhow::Result<Option<RunStart>> {
     let path = dir.join(files::RUN_START);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -132,9 +131,6 @@ pub async fn report(args: &ReportArgs) -> anyhow::Result<(Summary, PathBuf)> {
         .as_deref()
         .map(run_dir::read_baseline)
         .transpose()?;
-    if let Some(host) = &args.read_again.host {
-        Endpoint::parse(host).map_err(|e| UsageError(e.to_string()))?;
-    }
     let (summary, ops) = match read_record(&args.dir)? {
         Record::Complete {
             summary,

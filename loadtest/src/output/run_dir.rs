@@ -68,8 +68,8 @@ pub fn finish_run(
 ) -> anyhow::Result<()> {
     let h = histogram(ops);
     write_histogram(dir, &h)?;
-    if let Streamed::Failed(why) = streamed {
-        tracing::warn!("{why}");
+    // The stream said why when it failed; the whole history is written now.
+    if let Streamed::Failed(_) = streamed {
         write_observations(dir, ops)?;
     }
     write_summary(dir, summary, &h, baseline)
@@ -93,19 +93,21 @@ pub struct Baseline {
     pub points: Vec<(f64, f64)>,
 }
 
+/// The latency.hdr of the run in `dir`; the error says what is wrong
+/// with it (the caller names the directory).
+pub fn read_histogram(dir: &Path) -> Result<Histogram<u64>, String> {
+    let bytes = std::fs::read(dir.join(files::HISTOGRAM))
+        .map_err(|e| format!("no {} to read ({e})", files::HISTOGRAM))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| format!("{} is not a histogram: {e:?}", files::HISTOGRAM))
+}
+
 /// The baseline run in `dir`: its latency.hdr (every run and merge has
 /// one), named by its summary's run id. Refused (exit 2) when unreadable.
 pub fn read_baseline(dir: &Path) -> anyhow::Result<Baseline> {
     let usage = |why: String| crate::UsageError(format!("--baseline {}: {why}", dir.display()));
-    let bytes = std::fs::read(dir.join(files::HISTOGRAM)).map_err(|e| {
-        usage(format!(
-            "no {} to read ({e}): give a run directory",
-            files::HISTOGRAM
-        ))
-    })?;
-    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
-        .deserialize(&mut &bytes[..])
-        .map_err(|e| usage(format!("{} is not a histogram: {e:?}", files::HISTOGRAM)))?;
+    let h = read_histogram(dir).map_err(|e| usage(format!("{e}: give a run directory")))?;
     let label = std::fs::read_to_string(dir.join(files::SUMMARY))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
