@@ -115,7 +115,7 @@ pub fn rejudge(previous: &Summary, start: Option<&RunStart>, ops: &[Observation]
 }
 
 /// The files a run writes as it goes, listed in summary.json.
-fn list_run_files(summary: &mut Summary) {
+pub fn list_run_files(summary: &mut Summary) {
     for (role, name) in [
         ("per_second", files::PER_SECOND),
         ("run_start", files::RUN_START),
@@ -125,7 +125,7 @@ fn list_run_files(summary: &mut Summary) {
 }
 
 /// The thresholds a run judged itself by, as its summary states them.
-pub fn thresholds_of(s: &Summary) -> Thresholds {
+fn thresholds_of(s: &Summary) -> Thresholds {
     let limit = |names: &[&str]| {
         s.thresholds
             .iter()

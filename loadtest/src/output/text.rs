@@ -37,7 +37,8 @@ fn api(o: &mut impl Write, s: &Summary) -> fmt::Result {
     let Some(a) = &s.run.api else {
         return Ok(());
     };
-    let ours = a.request == "POST /visits?path={key}" && a.read == "GET /visits?path={key}";
+    use crate::load::request::{DEFAULT_READ, DEFAULT_REQUEST};
+    let ours = a.request == DEFAULT_REQUEST && a.read == DEFAULT_READ;
     if !ours {
         let at = match a.count_at.as_deref() {
             None => "not found",

@@ -11,9 +11,10 @@ use super::*;
 use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
 use crate::analysis::observation::Observation;
 use crate::analysis::open::{self, OpenEvidence};
+use crate::analysis::rejudge;
 use crate::analysis::run_start::{self, RunStart, StartThresholds};
 use crate::analysis::stats::StepWindow;
-use crate::analysis::summary::{RunFacts, Summary, files};
+use crate::analysis::summary::{RunFacts, Summary};
 use crate::commands::cli::HarnessArgs;
 use crate::load::api::Api;
 use crate::load::metrics::{LiveExport, RunLabels};
@@ -35,10 +36,12 @@ pub(super) fn started_at_unix_ns(state: &RunState) -> u64 {
 /// `--read` replaced; names kept. Short flags may come together (`-qH`).
 pub(super) fn redacted(args: impl Iterator<Item = String>) -> Vec<String> {
     use crate::load::api::{REDACTED, redact_query};
-    let header = |h: &str| match h.split_once(':') {
-        Some((name, _)) => format!("{name}: {REDACTED}"),
-        None => REDACTED.to_owned(),
-    };
+    fn header(h: &str) -> String {
+        match h.split_once(':') {
+            Some((name, _)) => format!("{name}: {REDACTED}"),
+            None => REDACTED.to_owned(),
+        }
+    }
     let mut out = Vec::new();
     // What the next argument is the value of, if it needs hiding.
     let mut pending: Option<fn(&str) -> String> = None;
@@ -52,7 +55,7 @@ pub(super) fn redacted(args: impl Iterator<Item = String>) -> Vec<String> {
             _ => (arg.as_str(), None),
         };
         let hide: Option<fn(&str) -> String> = match flag {
-            "--header" => Some(|v| format!("{}: {REDACTED}", v.split(':').next().unwrap_or(""))),
+            "--header" => Some(header),
             "--request-body" => Some(|_| REDACTED.to_owned()),
             "--request" | "--read" => Some(redact_query),
             _ => None,
@@ -67,10 +70,7 @@ pub(super) fn redacted(args: impl Iterator<Item = String>) -> Vec<String> {
                 Some((flags, Some(value))) => out.push(format!("{flags}{}", header(value))),
                 Some((_, None)) => {
                     out.push(arg.clone());
-                    pending = Some(|v| match v.split_once(':') {
-                        Some((name, _)) => format!("{name}: {REDACTED}"),
-                        None => REDACTED.to_owned(),
-                    });
+                    pending = Some(header);
                 }
                 None => out.push(arg),
             },
@@ -214,12 +214,7 @@ pub(super) fn judge(
         open::apply(&mut summary, open, &ops, harness.max_error_rate);
     }
     // Written while the run went (a merge has none).
-    summary
-        .files
-        .insert("per_second".into(), files::PER_SECOND.into());
-    summary
-        .files
-        .insert("run_start".into(), files::RUN_START.into());
+    rejudge::list_run_files(&mut summary);
     (summary, ops)
 }
 
