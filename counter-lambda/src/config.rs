@@ -110,6 +110,13 @@ pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 pub const DEFAULT_TABLE: &str = "visitor_count";
 
+/// The table a `TABLE_NAME` value names: the default when unset or blank.
+pub fn table_name(value: Option<String>) -> String {
+    value
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_TABLE.to_owned())
+}
+
 /// Every environment variable [`Config::from_env`] reads (a unit test
 /// keeps this list exact; the deployment test checks the template against it).
 pub const VARIABLES: [&str; 10] = [
@@ -184,9 +191,7 @@ impl Config {
                     }
                 })?);
         Ok(Config {
-            table_name: get("TABLE_NAME")
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_TABLE.to_owned()),
+            table_name: table_name(get("TABLE_NAME")),
             allowed_origins: AllowedOrigins::parse(&get("ALLOWED_ORIGINS").unwrap_or_default()),
             allowed_paths,
             loadtest_prefix,

@@ -51,7 +51,7 @@ use template::{StageTemplate, Throttle};
 /// there), compiled in.
 const FIGURES: &str = include_str!("../../../../loadtest/data/aws-us-east-1.json");
 
-/// The REPORT lines' file in [`EmulatedStage::log_dir`].
+/// The REPORT lines' file in the stage's log directory ([`EmulatedStage::reports_path`]).
 pub const REPORTS_FILE: &str = "lambda-reports.log";
 /// The whole function log (START, END, REPORT and the function's own
 /// output, as its log stream holds them).
@@ -200,11 +200,7 @@ async fn function_table(
     env: &BTreeMap<String, String>,
     endpoint: &str,
 ) -> Result<String, EmulateError> {
-    let table = env
-        .get("TABLE_NAME")
-        .filter(|t| !t.is_empty())
-        .cloned()
-        .unwrap_or_else(|| counter_lambda::config::DEFAULT_TABLE.to_owned());
+    let table = counter_lambda::config::table_name(env.get("TABLE_NAME").cloned());
     create_table(&local_client(endpoint, SETUP_TIMEOUTS).await, &table).await?;
     Ok(table)
 }
@@ -302,11 +298,6 @@ impl EmulatedStage {
         &self.command
     }
 
-    /// Where the REPORT lines and the function log are written.
-    pub fn log_dir(&self) -> &Path {
-        &self.log_dir
-    }
-
     /// The REPORT lines, one per invocation.
     pub fn reports_path(&self) -> PathBuf {
         self.log_dir.join(REPORTS_FILE)
@@ -324,29 +315,14 @@ impl EmulatedStage {
     pub async fn warm_database(&self, how_long: Duration) -> u64 {
         let client = local_client(&self.dynamodb_endpoint, Default::default()).await;
         let deadline = Instant::now() + how_long;
+        // The function's own write (`UpdateItem ADD`), straight to the table.
+        let store = counter_lambda::store::CounterStore::new(client, self.table.clone());
         let writers = (0..8).map(|_| {
-            let (client, table) = (client.clone(), self.table.clone());
+            let store = store.clone();
             tokio::spawn(async move {
                 let mut n = 0u64;
                 while Instant::now() < deadline {
-                    let write = client
-                        .update_item()
-                        .table_name(&table)
-                        .key(
-                            counter_lambda::store::KEY_ATTRIBUTE,
-                            aws_sdk_dynamodb::types::AttributeValue::S(
-                                "/__warm-up/emulated-stage".into(),
-                            ),
-                        )
-                        .update_expression("ADD #c :one")
-                        .expression_attribute_names("#c", "count")
-                        .expression_attribute_values(
-                            ":one",
-                            aws_sdk_dynamodb::types::AttributeValue::N("1".into()),
-                        )
-                        .send()
-                        .await;
-                    if write.is_err() {
+                    if store.increment("/__warm-up/emulated-stage").await.is_err() {
                         break;
                     }
                     n += 1;

@@ -148,16 +148,20 @@ impl Sink {
     /// A line of the function log (one write, so lines from the
     /// environments' own output, appended to the same file, stay whole).
     pub fn log(&self, line: &str) {
-        let mut f = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = f.write_all(format!("{line}\n").as_bytes());
+        Self::append(&self.log, &format!("{line}\n"));
     }
 
     pub fn report(&self, inv: &Invocation) {
         let line = inv.report_line();
         tracing::info!(target: "lambda", "{line}");
-        self.log(&line);
-        let mut f = self.reports.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = f.write_all(format!("{line}\n").as_bytes());
+        let line = line + "\n";
+        Self::append(&self.log, &line);
+        Self::append(&self.reports, &line);
+    }
+
+    fn append(file: &Mutex<File>, line: &str) {
+        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = f.write_all(line.as_bytes());
     }
 }
 

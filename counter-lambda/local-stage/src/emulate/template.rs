@@ -3,7 +3,6 @@
 //! under the name the stage gives it.
 
 pub use sam_template::{
-    ACCOUNT_ID, Function as FunctionShape, HttpStage as StageTemplate, MAX_INTEGRATION_TIMEOUT,
-    REGION, RELATIVE_PATH, Route, RouteKey, STACK_NAME, TemplateError, Throttle, ThrottleSetting,
-    find,
+    ACCOUNT_ID, HttpStage as StageTemplate, REGION, RELATIVE_PATH, Route, RouteKey, TemplateError,
+    Throttle, find,
 };
