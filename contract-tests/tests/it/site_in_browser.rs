@@ -134,6 +134,13 @@ async fn a_slow_api_shows_the_placeholder_then_the_fallback_after_the_timeout() 
             "the late reply must not replace the fallback"
         );
     }
+    // Once more after the reply is due, should the fallback have come so
+    // late that the watch above never ran.
+    assert_eq!(
+        counter_text(&open.page).await.expect("text"),
+        FALLBACK,
+        "the late reply must not replace the fallback"
+    );
     assert!(open.exceptions().is_empty(), "{:?}", open.exceptions());
     s.assert_one_contract_request("/").await;
 }

@@ -48,6 +48,10 @@ fn the_bucket_is_private_versioned_and_read_only_by_the_distribution() {
         .as_array()
         .expect("statements")
         .clone();
+    assert!(
+        statements.iter().any(|s| s["Effect"] == "Allow"),
+        "the distribution is allowed to read: {statements:?}"
+    );
     for s in statements.iter().filter(|s| s["Effect"] == "Allow") {
         assert_eq!(
             s["Principal"],
@@ -293,11 +297,11 @@ impl Publish {
     }
 
     /// Runs infra/publish-site.sh with these pages; the invalidated paths.
-    fn run(&self, api: &str, pages: &str) -> Vec<String> {
+    /// The publish script, pointed at the fake `aws` and this page list.
+    fn script(&self, api: &str, pages: &str) -> Command {
         std::fs::write(self.path("pages.txt"), pages).expect("pages");
-        let _ = std::fs::remove_file(self.path("log"));
-        let out = Command::new("bash")
-            .arg(repo("infra/publish-site.sh"))
+        let mut c = Command::new("bash");
+        c.arg(repo("infra/publish-site.sh"))
             .env("AWS", self.path("aws"))
             .env("FAKE_BUCKET", self.path("bucket"))
             .env("FAKE_LOG", self.path("log"))
@@ -305,9 +309,13 @@ impl Publish {
             .env("DISTRIBUTION_ID", "E123")
             .env("API_URL", api)
             .env("BUILD_DIR", self.path("build"))
-            .env("PAGES_FILE", self.path("pages.txt"))
-            .output()
-            .expect("bash runs");
+            .env("PAGES_FILE", self.path("pages.txt"));
+        c
+    }
+
+    fn run(&self, api: &str, pages: &str) -> Vec<String> {
+        let _ = std::fs::remove_file(self.path("log"));
+        let out = self.script(api, pages).output().expect("bash runs");
         assert!(
             out.status.success(),
             "{}",
@@ -386,18 +394,9 @@ fn publishing_refuses_a_page_or_an_api_url_it_would_have_to_trust() {
         ("https://ok.example", "/../\n"),
         ("https://x.example\" onload=\"alert(1)", "/\n"),
     ] {
-        std::fs::write(p.path("pages.txt"), pages).expect("pages");
-        let out = Command::new("bash")
-            .arg(repo("infra/publish-site.sh"))
+        let out = p
+            .script(api, pages)
             .current_dir(p.dir.path())
-            .env("AWS", p.path("aws"))
-            .env("FAKE_BUCKET", p.path("bucket"))
-            .env("FAKE_LOG", p.path("log"))
-            .env("BUCKET", "b")
-            .env("DISTRIBUTION_ID", "E1")
-            .env("API_URL", api)
-            .env("BUILD_DIR", p.path("build"))
-            .env("PAGES_FILE", p.path("pages.txt"))
             .output()
             .expect("bash runs");
         assert_eq!(out.status.code(), Some(2), "{api} {pages:?}");

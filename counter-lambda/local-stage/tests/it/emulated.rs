@@ -29,6 +29,18 @@ struct Reply {
 
 /// An emulated stage on the shared DynamoDB Local, its logs in a
 /// directory of its own.
+/// The function's DynamoDB is `endpoint`, one that never answers, and it
+/// gives up on it after `timeout_ms`.
+fn silent_dynamodb(o: &mut EmulationOptions, endpoint: &str, timeout_ms: &str) {
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("DYNAMODB_ATTEMPT_TIMEOUT_MS", timeout_ms),
+        ("DYNAMODB_OPERATION_TIMEOUT_MS", timeout_ms),
+    ] {
+        o.function_env.push((k.into(), v.into()));
+    }
+}
+
 async fn start(template: Option<PathBuf>, tweak: impl FnOnce(&mut EmulationOptions)) -> Stage {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = EmulationOptions {
@@ -271,16 +283,7 @@ async fn when_every_environment_is_busy_lambda_throttles_and_api_gateway_answers
     .write(dir.path());
     // A DynamoDB that never answers keeps each environment busy ~2 s,
     // then the function answers its own 503.
-    let s = start(Some(template), |o| {
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL_DYNAMODB", hanging.as_str()),
-            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "2000"),
-            ("DYNAMODB_OPERATION_TIMEOUT_MS", "2000"),
-        ] {
-            o.function_env.push((k.into(), v.into()));
-        }
-    })
-    .await;
+    let s = start(Some(template), |o| silent_dynamodb(o, &hanging, "2000")).await;
     let answers = futures::future::join_all((0..8).map(|_| s.visit("/busy"))).await;
     let throttled: Vec<&Reply> = answers.iter().filter(|r| r.status == 500).collect();
     let served = answers.iter().filter(|r| r.status == 503).count();
@@ -314,16 +317,7 @@ async fn the_function_timeout_ends_the_invocation_and_resets_the_environment() {
         ..TemplateSpec::default()
     }
     .write(dir.path());
-    let s = start(Some(template), |o| {
-        for (k, v) in [
-            ("AWS_ENDPOINT_URL_DYNAMODB", hanging.as_str()),
-            ("DYNAMODB_ATTEMPT_TIMEOUT_MS", "20000"),
-            ("DYNAMODB_OPERATION_TIMEOUT_MS", "20000"),
-        ] {
-            o.function_env.push((k.into(), v.into()));
-        }
-    })
-    .await;
+    let s = start(Some(template), |o| silent_dynamodb(o, &hanging, "20000")).await;
     let began = Instant::now();
     let r = s.visit("/slow").await;
     assert_eq!(
