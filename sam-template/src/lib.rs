@@ -373,7 +373,7 @@ impl Template {
     }
 
     fn resolver(&self) -> resolve::Resolver<'_> {
-        resolve::Resolver { doc: &self.doc }
+        resolve::Resolver::new(&self.doc)
     }
 
     fn error(&self, message: String) -> TemplateError {

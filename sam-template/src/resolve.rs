@@ -1,12 +1,19 @@
 //! Intrinsic functions and conditions, resolved on the parameters' values
 //! (their defaults, or the overrides the template was read with).
 
+use std::cell::Cell;
+
 use serde_yaml_ng::Value;
 
 use crate::{ACCOUNT_ID, REGION, STACK_NAME};
 
 /// Conditions may name conditions; deeper than this is a cycle.
 const MAX_CONDITION_DEPTH: u8 = 16;
+
+/// Values nest (a `Ref` to a parameter whose default is an `Fn::If` on a
+/// condition that compares a `Ref` ...); deeper than this is a cycle (a
+/// parameter's default naming itself, a condition inside its own `Fn::If`).
+const MAX_VALUE_DEPTH: u16 = 64;
 
 /// A resolved value: text (numbers as text), a list, or nothing
 /// (`AWS::NoValue`, or what cannot be resolved, with the reason).
@@ -52,10 +59,18 @@ pub(crate) fn normalize(v: Value) -> Value {
 
 /// Reads values of one template document.
 pub(crate) struct Resolver<'a> {
-    pub(crate) doc: &'a Value,
+    doc: &'a Value,
+    /// How deep [`Resolver::resolve`] is now: bounds a cycle.
+    depth: Cell<u16>,
 }
 
 impl<'a> Resolver<'a> {
+    pub(crate) fn new(doc: &'a Value) -> Self {
+        Self {
+            doc,
+            depth: Cell::new(0),
+        }
+    }
     /// A value as text; unresolvable ones are noted and read as absent.
     pub(crate) fn text(&self, v: &'a Value, notes: &mut Vec<String>, what: &str) -> Option<String> {
         match self.resolve(v) {
@@ -92,6 +107,19 @@ impl<'a> Resolver<'a> {
     }
 
     pub(crate) fn resolve(&self, v: &'a Value) -> Resolved {
+        let depth = self.depth.get();
+        if depth >= MAX_VALUE_DEPTH {
+            return Resolved::Unresolved(
+                "it nests too deep: a parameter, condition or resource refers to itself".into(),
+            );
+        }
+        self.depth.set(depth + 1);
+        let resolved = self.resolve_value(v);
+        self.depth.set(depth);
+        resolved
+    }
+
+    fn resolve_value(&self, v: &'a Value) -> Resolved {
         match v {
             Value::Null => Resolved::Absent,
             Value::String(s) => Resolved::Text(s.clone()),

@@ -376,3 +376,30 @@ fn a_number_that_cannot_be_resolved_is_refused_with_the_way_out() {
     .to_string();
     assert!(e.contains("--parameter NoDefault=five"), "{e}");
 }
+
+/// A template that refers to itself (a parameter's default naming the
+/// parameter, a condition inside its own `Fn::If`) is refused: a deploy
+/// refuses it too, and reading it must end.
+#[test]
+fn a_value_that_refers_to_itself_is_refused_not_followed_forever() {
+    let function = |memory: &str| {
+        format!(
+            "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: {memory}\n"
+        )
+    };
+    let parameter = format!(
+        "Parameters:\n  P: {{Type: String, Default: !Ref P}}\n{}",
+        function("!Ref P")
+    );
+    let condition = format!(
+        "Conditions:\n  A: !Equals [!If [A, x, y], x]\n{}",
+        function("!If [A, 128, 256]")
+    );
+    for text in [parameter, condition] {
+        let e = Template::parse(&text, Path::new("t.yaml"))
+            .and_then(|t| t.function())
+            .expect_err("a cycle")
+            .to_string();
+        assert!(e.contains("nests too deep"), "{e}");
+    }
+}
