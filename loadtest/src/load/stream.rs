@@ -121,7 +121,11 @@ impl ObservationStream {
         drop(self.stop.take());
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(end)) => end,
-            Some(Err(_)) => Streamed::Failed("the observations writer panicked".into()),
+            Some(Err(_)) => {
+                let why = "the observations writer panicked; they are written whole at the end";
+                tracing::warn!("{why}");
+                Streamed::Failed(why.into())
+            }
             None => Streamed::Failed("already stopped".into()),
         }
     }
