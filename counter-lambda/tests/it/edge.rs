@@ -296,7 +296,6 @@ impl Publish {
         self.dir.path().join(p)
     }
 
-    /// Runs infra/publish-site.sh with these pages; the invalidated paths.
     /// The publish script, pointed at the fake `aws` and this page list.
     fn script(&self, api: &str, pages: &str) -> Command {
         std::fs::write(self.path("pages.txt"), pages).expect("pages");
@@ -313,6 +312,7 @@ impl Publish {
         c
     }
 
+    /// Runs infra/publish-site.sh with these pages; the invalidated paths.
     fn run(&self, api: &str, pages: &str) -> Vec<String> {
         let _ = std::fs::remove_file(self.path("log"));
         let out = self.script(api, pages).output().expect("bash runs");

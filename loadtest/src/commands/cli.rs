@@ -340,7 +340,8 @@ pub struct MergeArgs {
     /// As for a run: fewer ok responses over all nodes make the verdict INCONCLUSIVE.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_OK, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_ok: u64,
-    /// A node was killed or its last read failed: read the count now.
+    // A node was killed or its last read failed: read the count now (the
+    // flattened options' own docs are their help).
     #[command(flatten)]
     pub read_again: ReadAgainArgs,
 }

@@ -28,7 +28,8 @@ use crate::output::run_dir::{self, Baseline};
 pub struct ReportArgs {
     /// The run directory (of a run, or of one node of a run).
     pub dir: PathBuf,
-    /// A killed run: read its counter's count now.
+    // A killed run: read its counter's count now (the flattened
+    // options' own docs are their help).
     #[command(flatten)]
     pub read_again: ReadAgainArgs,
     /// Draw the latency percentiles of the run in DIR beside this run's (report.html).

@@ -27,8 +27,6 @@ struct Reply {
     raw: String,
 }
 
-/// An emulated stage on the shared DynamoDB Local, its logs in a
-/// directory of its own.
 /// The function's DynamoDB is `endpoint`, one that never answers, and it
 /// gives up on it after `timeout_ms`.
 fn silent_dynamodb(o: &mut EmulationOptions, endpoint: &str, timeout_ms: &str) {
@@ -41,6 +39,8 @@ fn silent_dynamodb(o: &mut EmulationOptions, endpoint: &str, timeout_ms: &str) {
     }
 }
 
+/// An emulated stage on the shared DynamoDB Local, its logs in a
+/// directory of its own.
 async fn start(template: Option<PathBuf>, tweak: impl FnOnce(&mut EmulationOptions)) -> Stage {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = EmulationOptions {

@@ -494,8 +494,6 @@ fn template_parameters_change_the_plan_and_unknown_ones_are_refused() {
         &traffic[..],
     ]
     .concat();
-    assert!(
-        crate::commands::cli::parse_from(all).is_err(),
-        "with --no-template"
-    );
+    let e = crate::commands::cli::parse_from(all).expect_err("with --no-template");
+    assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{e}");
 }
