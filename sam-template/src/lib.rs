@@ -275,32 +275,6 @@ pub struct HttpStage {
     pub notes: Vec<String>,
 }
 
-impl HttpStage {
-    /// [`Template::read`], then [`Template::http_stage`].
-    pub fn read(path: &Path) -> Result<Self, TemplateError> {
-        Template::read(path)?.http_stage()
-    }
-
-    /// [`Template::read_with`], then [`Template::http_stage`].
-    pub fn read_with(path: &Path, overrides: &[(String, String)]) -> Result<Self, TemplateError> {
-        Template::read_with(path, overrides)?.http_stage()
-    }
-
-    /// [`Template::parse`], then [`Template::http_stage`].
-    pub fn parse(text: &str, source: &Path) -> Result<Self, TemplateError> {
-        Template::parse(text, source)?.http_stage()
-    }
-
-    /// [`Template::parse_with`], then [`Template::http_stage`].
-    pub fn parse_with(
-        text: &str,
-        source: &Path,
-        overrides: &[(String, String)],
-    ) -> Result<Self, TemplateError> {
-        Template::parse_with(text, source, overrides)?.http_stage()
-    }
-}
-
 /// One template, parsed, with its parameters' values set.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -358,11 +332,6 @@ impl Template {
             source: source.to_owned(),
             doc,
         })
-    }
-
-    /// The file (or the name) it was read from.
-    pub fn source(&self) -> &Path {
-        &self.source
     }
 
     /// A named condition of the template, at the parameters' values.

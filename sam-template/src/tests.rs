@@ -8,13 +8,15 @@ use std::time::Duration;
 const REPO_TEMPLATE: &str = include_str!("../../infra/template.yaml");
 
 fn parse(text: &str) -> Result<HttpStage, String> {
-    HttpStage::parse(text, Path::new("t.yaml")).map_err(|e| e.to_string())
+    Template::parse(text, Path::new("t.yaml"))
+        .and_then(|t| t.http_stage())
+        .map_err(|e| e.to_string())
 }
 
 #[test]
 fn parameters_can_be_given_as_a_deploy_gives_them_and_unknown_ones_are_refused() {
     let text = REPO_TEMPLATE;
-    let t = HttpStage::parse_with(
+    let t = Template::parse_with(
         text,
         Path::new("t.yaml"),
         &[
@@ -22,6 +24,7 @@ fn parameters_can_be_given_as_a_deploy_gives_them_and_unknown_ones_are_refused()
             ("ReservedConcurrency".into(), "7".into()),
         ],
     )
+    .and_then(|t| t.http_stage())
     .expect("overridden");
     let get = t.routes.iter().find(|r| r.key.key() == "GET /visits");
     assert_eq!(
@@ -29,7 +32,7 @@ fn parameters_can_be_given_as_a_deploy_gives_them_and_unknown_ones_are_refused()
         Some(1000.0)
     );
     assert_eq!(t.function.reserved_concurrency, Some(7));
-    let e = HttpStage::parse_with(text, Path::new("t.yaml"), &[("Nope".into(), "1".into())])
+    let e = Template::parse_with(text, Path::new("t.yaml"), &[("Nope".into(), "1".into())])
         .expect_err("no such parameter")
         .to_string();
     assert!(e.contains("Nope"), "{e}");

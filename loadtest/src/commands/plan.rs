@@ -434,13 +434,15 @@ fn template_shape(
     let found = match (&args.template, args.no_template) {
         (Some(file), _) => Some((file.clone(), "given with --template".to_owned())),
         (None, true) => None,
-        (None, false) => template::find(cwd).map(|f| (f, format!("found from {}", cwd.display()))),
+        (None, false) => {
+            sam_template::find(cwd).map(|f| (f, format!("found from {}", cwd.display())))
+        }
     };
     let Some((file, how)) = found else {
         if let Some((name, _)) = args.parameters.first() {
             return Err(usage(format!(
                 "--parameter {name}: no template to give it to (no {} found from {}; name one with --template)",
-                template::RELATIVE_PATH,
+                sam_template::RELATIVE_PATH,
                 cwd.display()
             )));
         }
@@ -449,7 +451,7 @@ fn template_shape(
         } else {
             format!(
                 "no {} in {} or above it up to the git root: planning from flags and defaults (HTTP API, no route throttle, arm64, 128 MB, 6 s, logs never expire)",
-                template::RELATIVE_PATH,
+                sam_template::RELATIVE_PATH,
                 cwd.display()
             )
         };

@@ -153,7 +153,9 @@ async fn past_the_templates_throttle_api_gateway_answers_429_and_the_rest_is_jud
     // Lambda throttles AWS (each environment on its own CPU) would not:
     // the abort rule is lifted, the answers are what is judged.
     let template = workspace().join("infra/template.yaml");
-    let shape = local_stage::emulate::template::StageTemplate::read(&template).expect("template");
+    let shape = sam_template::Template::read(&template)
+        .and_then(|t| t.http_stage())
+        .expect("template");
     let post = shape
         .routes
         .iter()

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::template::{Route, Throttle};
+use sam_template::{Route, Throttle};
 
 /// The answers API Gateway writes itself, each with its status and body.
 ///
@@ -323,7 +323,7 @@ pub fn event_v2(e: &EventInput<'_>) -> Value {
     let domain = format!(
         "{}.execute-api.{}.amazonaws.com",
         e.api_id,
-        super::template::REGION
+        sam_template::REGION
     );
     let mut event = json!({
         "version": "2.0",
@@ -332,7 +332,7 @@ pub fn event_v2(e: &EventInput<'_>) -> Value {
         "rawQueryString": e.raw_query,
         "headers": headers,
         "requestContext": {
-            "accountId": super::template::ACCOUNT_ID,
+            "accountId": sam_template::ACCOUNT_ID,
             "apiId": e.api_id,
             "domainName": domain,
             "domainPrefix": e.api_id,
@@ -495,8 +495,8 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::template::RouteKey;
     use super::*;
+    use sam_template::RouteKey;
     use std::time::Duration;
 
     fn route(key: &str) -> Route {

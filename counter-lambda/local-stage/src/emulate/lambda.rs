@@ -71,8 +71,8 @@ impl FunctionSpec {
     pub fn arn(&self) -> String {
         format!(
             "arn:aws:lambda:{}:{}:function:{}",
-            super::template::REGION,
-            super::template::ACCOUNT_ID,
+            sam_template::REGION,
+            sam_template::ACCOUNT_ID,
             self.name
         )
     }

@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Module map: [`template`] reads the template; `http_api` is API
+//! Module map: [`sam_template`] reads the template; `http_api` is API
 //! Gateway (pure); `lambda` the environments; `runtime_api` one
 //! environment's Runtime API; `report` the REPORT lines and the figures.
 
@@ -24,7 +24,6 @@ mod http_api;
 mod lambda;
 mod report;
 mod runtime_api;
-pub mod template;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -44,7 +43,7 @@ use http_api::{Answer, EventInput, GatewayAnswer, Router, TokenBucket};
 use lambda::{FunctionSpec, Outcome, Pool};
 pub use report::StageFigures;
 use report::{Sink, Tally};
-use template::{StageTemplate, Throttle};
+use sam_template::{HttpStage, Template, Throttle};
 
 /// The account-level figures the stage applies where the template says
 /// nothing: read from the load test's figures file (each with its source
@@ -132,10 +131,10 @@ impl Default for EmulationOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum EmulateError {
     #[error(transparent)]
-    Template(#[from] template::TemplateError),
+    Template(#[from] sam_template::TemplateError),
     #[error(
         "no {} in {} or a directory above it (up to the git root): name one with --template FILE",
-        template::RELATIVE_PATH,
+        sam_template::RELATIVE_PATH,
         .0.display()
     )]
     NoTemplate(PathBuf),
@@ -154,7 +153,7 @@ pub struct EmulatedStage {
     url: String,
     gateway: Arc<Gateway>,
     server: JoinHandle<()>,
-    template: StageTemplate,
+    template: HttpStage,
     command: Vec<String>,
     log_dir: PathBuf,
     dynamodb_endpoint: String,
@@ -210,9 +209,12 @@ impl EmulatedStage {
         let cwd = std::env::current_dir()?;
         let template_path = match &options.template {
             Some(p) => p.clone(),
-            None => template::find(&cwd).ok_or_else(|| EmulateError::NoTemplate(cwd.clone()))?,
+            None => {
+                sam_template::find(&cwd).ok_or_else(|| EmulateError::NoTemplate(cwd.clone()))?
+            }
         };
-        let mut template = StageTemplate::read_with(&template_path, &options.parameters)?;
+        let mut template =
+            Template::read_with(&template_path, &options.parameters)?.http_stage()?;
         check_routes(&template)?;
         let (argv, task_root, ours) = function_command(&options, &template, &cwd)?;
         let database =
@@ -289,7 +291,7 @@ impl EmulatedStage {
     }
 
     /// The template read.
-    pub fn template(&self) -> &StageTemplate {
+    pub fn template(&self) -> &HttpStage {
         &self.template
     }
 
@@ -361,7 +363,7 @@ fn append(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Only payload format 2.0 is emulated.
-fn check_routes(t: &StageTemplate) -> Result<(), EmulateError> {
+fn check_routes(t: &HttpStage) -> Result<(), EmulateError> {
     if t.routes.is_empty() {
         return Err(EmulateError::Function(format!(
             "{}: the function has no HttpApi routes",
@@ -405,7 +407,7 @@ impl Account {
 /// directory), and whether it is our function.
 fn function_command(
     options: &EmulationOptions,
-    t: &StageTemplate,
+    t: &HttpStage,
     cwd: &Path,
 ) -> Result<(Vec<String>, PathBuf, bool), EmulateError> {
     if let Some(cmd) = &options.function {
@@ -520,7 +522,7 @@ pub fn find_bootstrap(named: Option<PathBuf>, cwd: &Path) -> Result<PathBuf, Emu
 /// `--function-env` last.
 fn function_environment(
     options: &EmulationOptions,
-    t: &StageTemplate,
+    t: &HttpStage,
     task_root: &Path,
     ours: bool,
     dynamodb: &str,
@@ -537,7 +539,7 @@ fn function_environment(
         }
     }
     let root = task_root.to_string_lossy().into_owned();
-    let region = template::REGION.to_owned();
+    let region = sam_template::REGION.to_owned();
     let lambda: [(&str, String); 15] = [
         ("AWS_LAMBDA_FUNCTION_NAME", f.name.clone()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", f.memory_mb.to_string()),
@@ -580,12 +582,7 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn new(
-        t: &StageTemplate,
-        account: &Account,
-        pool: Arc<Pool>,
-        tally: Arc<Mutex<Tally>>,
-    ) -> Self {
+    fn new(t: &HttpStage, account: &Account, pool: Arc<Pool>, tally: Arc<Mutex<Tally>>) -> Self {
         let now = Instant::now();
         let buckets = t
             .routes
@@ -803,10 +800,11 @@ mod tests {
 
     #[test]
     fn the_function_environment_is_lambdas_then_the_users() {
-        let t = StageTemplate::parse(
+        let t = Template::parse(
             include_str!("../../../../infra/template.yaml"),
             Path::new("infra/template.yaml"),
         )
+        .and_then(|t| t.http_stage())
         .expect("template");
         let options = EmulationOptions {
             function_env: vec![("TABLE_NAME".into(), "mine".into())],

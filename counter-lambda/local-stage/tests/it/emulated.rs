@@ -166,9 +166,10 @@ async fn the_projects_template_serves_its_routes_under_its_stage() {
         f.cold_starts, 1,
         "sequential requests reuse one environment"
     );
-    let template = local_stage::emulate::template::StageTemplate::read(
+    let template = sam_template::Template::read(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml"),
     )
+    .and_then(|t| t.http_stage())
     .expect("the project's template");
     assert_eq!(
         Some(f.environments_limit),

@@ -9,8 +9,7 @@
 
 use std::path::Path;
 
-use sam_template::{Architecture, Template};
-pub use sam_template::{RELATIVE_PATH, TemplateError, find};
+use sam_template::{Architecture, Template, TemplateError};
 
 use crate::analysis::cost::{ApiKind, Arch, Stack, StageCeiling, Throttle};
 
