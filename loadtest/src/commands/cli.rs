@@ -367,6 +367,25 @@ pub struct ReadAgainArgs {
     pub cacert: Option<PathBuf>,
 }
 
+impl ReadAgainArgs {
+    /// Reads the count of the run's counter (`path`, read as the run's
+    /// `facts` say) at `--host` now; `None` without `--host`.
+    pub fn read<'a>(
+        &'a self,
+        path: &'a str,
+        facts: Option<&'a crate::analysis::summary::RequestFacts>,
+    ) -> Option<impl Future<Output = Result<u64, String>> + 'a> {
+        let host = self.host.as_deref()?;
+        Some(crate::load::api::Api::read_again(
+            host,
+            path,
+            facts,
+            &self.headers,
+            self.cacert.as_deref(),
+        ))
+    }
+}
+
 /// `loadtest-runs` in the current directory: a run writes where it is
 /// started, never into the tree the binary was built in.
 pub fn default_out_dir() -> PathBuf {

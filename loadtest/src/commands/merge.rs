@@ -20,9 +20,7 @@ use crate::analysis::observation::{self, Observation};
 use crate::analysis::open::{self, OpenModel};
 use crate::analysis::rejudge::{KilledRecord, judge_killed};
 use crate::analysis::stats::{ServerTiming, histogram};
-use crate::analysis::summary::{Killed, RequestFacts, RunFacts, Start, Summary, files};
-use crate::load::api::Api;
-use crate::load::request::Header;
+use crate::analysis::summary::{Killed, RunFacts, Start, Summary, files};
 use crate::output::run_dir;
 
 pub struct Node {
@@ -40,7 +38,8 @@ pub fn read_node(dir: &Path) -> anyhow::Result<Node> {
     // schema version is refused (exit 2).
     let (summary, ops, histogram) = match read_record(dir)? {
         Record::Complete { summary, ops, .. } => {
-            let h = read_histogram(dir)?;
+            let h = run_dir::read_histogram(dir)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
             (*summary, ops, h)
         }
         Record::Killed {
@@ -181,11 +180,6 @@ fn one_timeline(nodes: &[Node]) -> (Vec<Observation>, u64) {
     (ops, base)
 }
 
-/// A complete node's latency.hdr.
-fn read_histogram(dir: &Path) -> anyhow::Result<Histogram<u64>> {
-    run_dir::read_histogram(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
-}
-
 fn added_histograms(nodes: &[Node]) -> anyhow::Result<Histogram<u64>> {
     let mut histogram = crate::analysis::stats::new_histogram();
     for n in nodes {
@@ -230,39 +224,25 @@ async fn read_final_count_again(
     evidence: &mut RunEvidence,
 ) {
     let run = &nodes[0].summary.run;
-    let how = (
-        args.read_again.host.as_deref(),
-        &args.read_again.headers[..],
-        args.read_again.cacert.as_deref(),
-    );
+    let read = args.read_again.read(&run.path, run.api.as_ref());
     if let Some(k) = killed {
-        let read = count_after_kill(how, &run.path, run.api.as_ref(), k).await;
+        let read = match read {
+            Some(read) => read.await,
+            None => Err(format!(
+                "node(s) {:?} were killed before reading the count; give --host to read it now",
+                k.nodes
+            )),
+        };
         evidence.final_count = *read.as_ref().unwrap_or(&evidence.initial);
         evidence.final_read_error = read.err();
         evidence.unrecorded = k.unrecorded_at_most;
     } else if evidence.final_read_error.is_some()
-        && let Some(host) = how.0
+        && let Some(read) = read
     {
-        let read = Api::read_again(host, &run.path, run.api.as_ref(), how.1, how.2).await;
+        let read = read.await;
         evidence.final_count = *read.as_ref().unwrap_or(&evidence.final_count);
         evidence.final_read_error = read.err();
     }
-}
-
-/// The count now, at `--host`; without it, why there is none.
-async fn count_after_kill(
-    (host, headers, cacert): (Option<&str>, &[Header], Option<&std::path::Path>),
-    path: &str,
-    api: Option<&RequestFacts>,
-    k: &Killed,
-) -> Result<u64, String> {
-    let Some(host) = host else {
-        return Err(format!(
-            "node(s) {:?} were killed before reading the count; give --host to read it now",
-            k.nodes
-        ));
-    };
-    Api::read_again(host, path, api, headers, cacert).await
 }
 
 /// A node whose count after its run could not be read leaves the

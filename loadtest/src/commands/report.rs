@@ -20,7 +20,6 @@ use crate::analysis::rejudge::{self, KilledRecord};
 use crate::analysis::run_start::{self, RunStart};
 use crate::analysis::stats::histogram;
 use crate::analysis::summary::{Summary, files};
-use crate::load::api::Api;
 use crate::load::status;
 use crate::output::run_dir::{self, Baseline};
 
@@ -192,19 +191,13 @@ async fn final_count(
         final_count,
         final_count_from: from.map(str::to_owned),
     };
-    if let Some(host) = host {
+    if let (Some(host), Some(read)) = (host, args.read_again.read(&start.path, start.api.as_ref()))
+    {
         status(&format!(
             "Reading the count of {} at {host} (the run was killed before it did)",
             start.path
         ));
-        let read = Api::read_again(
-            host,
-            &start.path,
-            start.api.as_ref(),
-            &args.read_again.headers,
-            args.read_again.cacert.as_deref(),
-        )
-        .await;
+        let read = read.await;
         if let Err(e) = &read {
             status(&format!("could not read the count: {e}"));
         }
