@@ -60,11 +60,7 @@ pub fn judge_killed(start: &RunStart, ops: &[Observation], record: KilledRecord)
         unrecorded: start.unrecorded_at_most(),
         ..RunEvidence::of(start.facts())
     };
-    let thresholds = Thresholds {
-        max_p99_ms: start.thresholds.max_p99_ms,
-        max_error_rate: start.thresholds.max_error_rate,
-    };
-    let mut summary = analyse(evidence, ops, &thresholds);
+    let mut summary = analyse(evidence, ops, &start.thresholds.limits());
     summary.generator.note = Some(
         "the run was killed: its CPU was not measured, and neither were response sizes, Server-Timing or dropped arrivals".to_owned(),
     );

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::analyse::Thresholds;
 use super::stats::StepWindow;
 use super::summary::RunFacts;
 
@@ -52,6 +53,16 @@ pub struct StartThresholds {
     pub max_p99_ms: Option<f64>,
     pub max_error_rate: f64,
     pub min_ok: u64,
+}
+
+impl StartThresholds {
+    /// The latency and error limits the summary is judged by.
+    pub fn limits(&self) -> Thresholds {
+        Thresholds {
+            max_p99_ms: self.max_p99_ms,
+            max_error_rate: self.max_error_rate,
+        }
+    }
 }
 
 /// `run.json`.

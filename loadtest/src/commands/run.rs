@@ -89,16 +89,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Summary> {
     let faults = target.stop_faults().await;
     let final_read = count_after(&mut api, &state, node).await;
     let stage = emulation::finish(&target, &dir);
-    // The facts run.json stated when the load began.
-    let facts = started.facts();
     drop(target);
     settle_arrivals(&state);
     let (final_metrics, streamed) = (live.finish(), record.finish());
     let state = Arc::into_inner(state).context("users still hold the recorder")?;
+    // Judged by the facts and thresholds run.json stated when the load began.
     let (mut summary, ops) = judge(
         state,
-        facts,
-        &harness,
+        &started,
         &workload,
         execution,
         (before.initial, final_read),

@@ -8,13 +8,13 @@ use std::time::SystemTime;
 use anyhow::Context;
 
 use super::*;
-use crate::analysis::analyse::{RunEvidence, Thresholds, analyse};
+use crate::analysis::analyse::{RunEvidence, analyse};
 use crate::analysis::observation::Observation;
 use crate::analysis::open::{self, OpenEvidence};
 use crate::analysis::rejudge;
 use crate::analysis::run_start::{self, RunStart, StartThresholds};
 use crate::analysis::stats::StepWindow;
-use crate::analysis::summary::{RunFacts, Summary};
+use crate::analysis::summary::Summary;
 use crate::commands::cli::HarnessArgs;
 use crate::load::api::Api;
 use crate::load::metrics::{LiveExport, RunLabels};
@@ -166,8 +166,7 @@ pub(super) fn start_live(
 /// Everything the run saw → the summary, and the observations it judged.
 pub(super) fn judge(
     state: RunState,
-    run: RunFacts,
-    harness: &HarnessArgs,
+    started: &RunStart,
     workload: &Workload,
     execution: Execution,
     (initial, final_read): (u64, Result<u64, String>),
@@ -187,13 +186,13 @@ pub(super) fn judge(
         .cpu
         .map(|c| 100.0 * c.as_secs_f64() / execution.wall.as_secs_f64().max(1e-9));
     let evidence = RunEvidence {
-        run,
-        other_nodes_write: harness.node_id.is_some(),
+        run: started.facts(),
+        other_nodes_write: started.other_nodes_write,
         initial,
         final_count: *final_read.as_ref().unwrap_or(&initial),
         final_read_error: final_read.err(),
         cross_node_skew_ns: 0,
-        min_ok: harness.min_ok,
+        min_ok: started.thresholds.min_ok,
         response_bytes_mean,
         cpu_percent,
         cores,
@@ -201,17 +200,13 @@ pub(super) fn judge(
         stopped_early,
         interrupted,
         windows,
-        per_user_rps: harness.user_rate,
+        per_user_rps: started.user_rate,
         server_timing,
         unrecorded: 0,
     };
-    let thresholds = Thresholds {
-        max_p99_ms: harness.max_p99,
-        max_error_rate: harness.max_error_rate,
-    };
-    let mut summary = analyse(evidence, &ops, &thresholds);
+    let mut summary = analyse(evidence, &ops, &started.thresholds.limits());
     if let Some(open) = &open {
-        open::apply(&mut summary, open, &ops, harness.max_error_rate);
+        open::apply(&mut summary, open, &ops, started.thresholds.max_error_rate);
     }
     // Written while the run went (a merge has none).
     rejudge::list_run_files(&mut summary);
