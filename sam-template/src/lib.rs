@@ -258,8 +258,16 @@ pub struct Function {
     pub reserved_concurrency: Option<u32>,
     /// `Environment.Variables` (with `Globals`), resolved.
     pub environment: BTreeMap<String, String>,
+    /// The variables left unset because their value could not be resolved
+    /// here, with why (each also a note: [`unset_variable_note`]).
+    pub environment_unset: BTreeMap<String, String>,
     /// What could not be resolved, or was read in a way worth saying.
     pub notes: Vec<String>,
+}
+
+/// The note an environment variable left unset is read with.
+pub fn unset_variable_note(name: &str, why: &str) -> String {
+    format!("environment variable {name} left unset: {why}")
 }
 
 /// What the emulated stage serves: one function's HTTP API routes.

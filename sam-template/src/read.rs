@@ -337,7 +337,7 @@ impl<'a> Reader<'a> {
             "ReservedConcurrentExecutions",
         )?;
         let architecture = self.architecture(pick("Architectures"))?;
-        let environment = self.environment(props, global);
+        let (environment, environment_unset) = self.environment(props, global);
         let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT_S);
         if !(1.0..=900.0).contains(&timeout) {
             return Err(format!("Timeout: {timeout} is not from 1 to 900 s"));
@@ -361,6 +361,7 @@ impl<'a> Reader<'a> {
                 .map(|r| whole(r, "ReservedConcurrentExecutions", 0, u32::MAX))
                 .transpose()?,
             environment,
+            environment_unset,
             notes: self.take_notes(),
         })
     }
@@ -386,9 +387,15 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `Environment.Variables`: the `Globals`', then the function's own.
-    fn environment(&self, props: &'a Value, global: &'a Value) -> BTreeMap<String, String> {
+    /// `Environment.Variables`: the `Globals`', then the function's own;
+    /// and those left unset, with why.
+    fn environment(
+        &self,
+        props: &'a Value,
+        global: &'a Value,
+    ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
         let mut environment = BTreeMap::new();
+        let mut unset = BTreeMap::new();
         for vars in [
             &global["Environment"]["Variables"],
             &props["Environment"]["Variables"],
@@ -407,14 +414,18 @@ impl<'a> Reader<'a> {
                     }
                     Resolved::Unresolved(why) => {
                         environment.remove(k);
-                        self.notes
-                            .borrow_mut()
-                            .push(format!("environment variable {k} left unset: {why}"));
+                        unset.insert(k.to_owned(), why);
                     }
                 }
             }
         }
-        environment
+        let mut notes = self.notes.borrow_mut();
+        notes.extend(
+            unset
+                .iter()
+                .map(|(k, why)| crate::unset_variable_note(k, why)),
+        );
+        (environment, unset)
     }
 
     fn per_client_limit(&self) -> Result<Option<u64>, String> {

@@ -152,6 +152,12 @@ fn short_forms_conditions_and_route_settings_resolve() {
     assert!(!f.environment.contains_key("GONE"));
     assert!(!f.environment.contains_key("ARN"));
     assert!(t.notes.iter().any(|n| n.contains("ARN")), "{:?}", t.notes);
+    assert_eq!(
+        f.environment_unset.keys().collect::<Vec<_>>(),
+        ["ARN"],
+        "{:?}",
+        f.environment_unset
+    );
 }
 
 #[test]

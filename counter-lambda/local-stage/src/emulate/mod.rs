@@ -220,12 +220,7 @@ impl EmulatedStage {
         let database =
             Database::start(options.dynamodb_endpoint.clone(), options.storage.clone()).await?;
         let env = function_environment(&options, &template, &task_root, ours, &database.endpoint);
-        // A variable the template left unset but `--function-env` sets is
-        // no longer worth a note.
-        template.notes.retain(|n| {
-            !env.keys()
-                .any(|k| n.starts_with(&format!("environment variable {k} left unset")))
-        });
+        drop_notes_of_set_variables(&mut template, &env);
         let table = function_table(&env, &database.endpoint).await?;
         let (log_dir, log_tmp) = log_dir(&options)?;
         let sink = Arc::new(Sink::new(
@@ -363,6 +358,16 @@ fn append(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Only payload format 2.0 is emulated.
+/// A variable the template left unset but `--function-env` sets is no
+/// longer worth a note.
+fn drop_notes_of_set_variables(template: &mut HttpStage, env: &BTreeMap<String, String>) {
+    let set_now: Vec<String> = (template.function.environment_unset.iter())
+        .filter(|(k, _)| env.contains_key(*k))
+        .map(|(k, why)| sam_template::unset_variable_note(k, why))
+        .collect();
+    template.notes.retain(|n| !set_now.contains(n));
+}
+
 fn check_routes(t: &HttpStage) -> Result<(), EmulateError> {
     if t.routes.is_empty() {
         return Err(EmulateError::Function(format!(
@@ -796,6 +801,20 @@ mod tests {
                 .to_string()
                 .contains("does not exist")
         );
+    }
+
+    #[test]
+    fn a_variable_the_template_left_unset_loses_its_note_once_set() {
+        let text = "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Environment:\n        Variables:\n          ARN: !GetAtt F.Arn\n          OTHER: !GetAtt F.Arn\n      Events:\n        E: {Type: HttpApi}\n";
+        let mut t = Template::parse(text, Path::new("t.yaml"))
+            .and_then(|t| t.http_stage())
+            .expect("template");
+        let unset = |t: &HttpStage| t.notes.iter().filter(|n| n.contains("left unset")).count();
+        assert_eq!(unset(&t), 2, "{:?}", t.notes);
+        let env = BTreeMap::from([("ARN".to_owned(), "arn:aws:lambda:x".to_owned())]);
+        drop_notes_of_set_variables(&mut t, &env);
+        assert_eq!(unset(&t), 1, "{:?}", t.notes);
+        assert!(t.notes.iter().any(|n| n.contains("OTHER")), "{:?}", t.notes);
     }
 
     #[test]
