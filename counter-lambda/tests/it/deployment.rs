@@ -668,35 +668,24 @@ fn default_of(t: &Value, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} has no numeric default"))
 }
 
-/// A `Ref` to a numeric parameter, at its default.
-fn number(t: &Value, v: &Value) -> f64 {
-    match v["Ref"].as_str() {
-        Some(name) => default_of(t, name),
-        None => v.as_f64().expect("a number"),
-    }
-}
-
-/// (route key, rate, burst) for every route of the API: its own settings,
-/// else the stage's default.
-fn route_throttles(t: &Value) -> Vec<(String, f64, f64)> {
-    let api = &t["Resources"]["CounterApi"]["Properties"];
-    let default = &api["DefaultRouteSettings"];
-    let events = t["Resources"]["CounterFunction"]["Properties"]["Events"]
-        .as_object()
-        .expect("events");
-    events
-        .values()
-        .filter(|e| e["Type"] == "HttpApi")
-        .map(|e| {
-            let key = format!(
-                "{} {}",
-                e["Properties"]["Method"].as_str().unwrap_or(""),
-                e["Properties"]["Path"].as_str().unwrap_or("")
-            );
-            let own = &api["RouteSettings"][&key];
-            let s = if own.is_null() { default } else { own };
-            let rate = number(t, &s["ThrottlingRateLimit"]);
-            let burst = number(t, &s["ThrottlingBurstLimit"]);
+/// (route key, rate, burst) for every route of the API (its own settings,
+/// else the stage's default), as the workspace's template reader reads it.
+fn route_throttles() -> Vec<(String, f64, f64)> {
+    let file = format!("{}/../infra/template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let api = sam_template::Template::read(std::path::Path::new(&file))
+        .and_then(|t| t.api())
+        .expect("the template's API");
+    api.routes
+        .iter()
+        .map(|r| {
+            let key = r.key.key();
+            let throttle = r
+                .throttle
+                .unwrap_or_else(|| panic!("{key} is not throttled"));
+            let rate = throttle.rate.unwrap_or_else(|| panic!("{key} has no rate"));
+            let burst = throttle
+                .burst
+                .unwrap_or_else(|| panic!("{key} has no burst"));
             (key, rate, burst)
         })
         .collect()
@@ -715,7 +704,7 @@ fn the_stages_whole_ceiling_fits_the_reserved_concurrency_at_the_functions_durat
         .as_f64()
         .expect("the sizing duration")
         / 1000.0;
-    let routes = route_throttles(&t);
+    let routes = route_throttles();
     assert_eq!(routes.len(), 4, "every route: {routes:?}");
     // Every route key given its own settings is a route of the API.
     let api = &t["Resources"]["CounterApi"]["Properties"];
