@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_yaml_ng::Value;
 
-use crate::resolve::{Resolved, Resolver};
+use crate::resolve::Resolver;
 use crate::{
     Api, ApiKind, Architecture, Function, HttpStage, MAX_INTEGRATION_TIMEOUT, Route, RouteKey,
     Template, TemplateError, ThrottleSetting,
@@ -369,17 +369,12 @@ impl<'a> Reader<'a> {
     fn architecture(&self, v: &'a Value) -> Result<Architecture, String> {
         // Like a number, it sizes (and prices) the function: one that
         // cannot be resolved is refused, not read as the default.
-        let text = match self.r.resolve(v) {
-            Resolved::Absent => None,
-            Resolved::Text(t) => Some(t),
-            Resolved::List(l) => Some(l.join(",")),
-            Resolved::Unresolved(why) => {
-                return Err(format!(
-                    "Architectures cannot be read here ({why}): give a parameter without a default \
-                     its value with --parameter NAME=VALUE, or write it in the template"
-                ));
-            }
-        };
+        let text = self.r.resolve(v).into_text().map_err(|why| {
+            format!(
+                "Architectures cannot be read here ({why}): give a parameter without a default \
+                 its value with --parameter NAME=VALUE, or write it in the template"
+            )
+        })?;
         match text.as_deref().and_then(|t| t.split(',').next()) {
             Some("arm64") => Ok(Architecture::Arm64),
             Some("x86_64") | None => Ok(Architecture::X86_64),
@@ -402,17 +397,14 @@ impl<'a> Reader<'a> {
         ] {
             let pairs = vars.as_mapping().into_iter().flatten();
             for (k, v) in pairs.filter_map(|(k, v)| Some((k.as_str()?, v))) {
-                match self.r.resolve(v) {
-                    Resolved::Text(t) => {
+                match self.r.resolve(v).into_text() {
+                    Ok(Some(t)) => {
                         environment.insert(k.to_owned(), t);
                     }
-                    Resolved::List(l) => {
-                        environment.insert(k.to_owned(), l.join(","));
-                    }
-                    Resolved::Absent => {
+                    Ok(None) => {
                         environment.remove(k);
                     }
-                    Resolved::Unresolved(why) => {
+                    Err(why) => {
                         environment.remove(k);
                         unset.insert(k.to_owned(), why);
                     }

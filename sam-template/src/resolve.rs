@@ -24,6 +24,19 @@ pub(crate) enum Resolved {
     Unresolved(String),
 }
 
+impl Resolved {
+    /// As text (a list joined with commas), `None` when absent, or why it
+    /// cannot be resolved.
+    pub(crate) fn into_text(self) -> Result<Option<String>, String> {
+        match self {
+            Resolved::Text(t) => Ok(Some(t)),
+            Resolved::List(l) => Ok(Some(l.join(","))),
+            Resolved::Absent => Ok(None),
+            Resolved::Unresolved(why) => Err(why),
+        }
+    }
+}
+
 /// Short-form intrinsics (`!Ref X`) become the long form (`{Ref: X}`).
 pub(crate) fn normalize(v: Value) -> Value {
     match v {
@@ -73,15 +86,10 @@ impl<'a> Resolver<'a> {
     }
     /// A value as text; unresolvable ones are noted and read as absent.
     pub(crate) fn text(&self, v: &'a Value, notes: &mut Vec<String>, what: &str) -> Option<String> {
-        match self.resolve(v) {
-            Resolved::Text(t) => Some(t),
-            Resolved::List(l) => Some(l.join(",")),
-            Resolved::Absent => None,
-            Resolved::Unresolved(why) => {
-                notes.push(format!("{what} not read: {why}"));
-                None
-            }
-        }
+        self.resolve(v).into_text().unwrap_or_else(|why| {
+            notes.push(format!("{what} not read: {why}"));
+            None
+        })
     }
 
     /// A value as a number; text that is not one is refused, and so is a
@@ -89,11 +97,10 @@ impl<'a> Resolver<'a> {
     /// timeout, throttle, concurrency, a limit), and reading it as left
     /// out would emulate or price another stack than the one deployed.
     pub(crate) fn number(&self, v: &'a Value, what: &str) -> Result<Option<f64>, String> {
-        let t = match self.resolve(v) {
-            Resolved::Absent => return Ok(None),
-            Resolved::Text(t) => t,
-            Resolved::List(l) => l.join(","),
-            Resolved::Unresolved(why) => {
+        let t = match self.resolve(v).into_text() {
+            Ok(None) => return Ok(None),
+            Ok(Some(t)) => t,
+            Err(why) => {
                 return Err(format!(
                     "{what} cannot be read here ({why}): give a parameter without a default its value \
                      with --parameter NAME=VALUE, or write the number in the template"
@@ -235,11 +242,9 @@ impl<'a> Resolver<'a> {
                     }
                     None => self.reference(name),
                 };
-                match value {
-                    Resolved::Text(t) => out.push_str(&t),
-                    Resolved::List(l) => out.push_str(&l.join(",")),
-                    Resolved::Absent => {}
-                    u @ Resolved::Unresolved(_) => return u,
+                match value.into_text() {
+                    Ok(t) => out.push_str(&t.unwrap_or_default()),
+                    Err(why) => return Resolved::Unresolved(why),
                 }
             }
             rest = &after[end + 1..];
