@@ -457,7 +457,7 @@ fn template_shape(
         };
         return Ok((None, note));
     };
-    let account = Throttle {
+    let account = sam_template::Throttle {
         rate: quotas.api_gateway_account_rps,
         burst: quotas.api_gateway_account_burst,
     };

@@ -42,21 +42,20 @@ pub struct Route {
 pub fn read(
     path: &Path,
     overrides: &[(String, String)],
-    account: Throttle,
+    account: sam_template::Throttle,
 ) -> Result<TemplateShape, TemplateError> {
     shape(&Template::read_with(path, overrides)?, account)
 }
 
 /// The stack a read template deploys.
-pub fn shape(t: &Template, account: Throttle) -> Result<TemplateShape, TemplateError> {
+pub fn shape(
+    t: &Template,
+    account: sam_template::Throttle,
+) -> Result<TemplateShape, TemplateError> {
     let api = t.api()?;
     let function = t.function()?;
     // A throttle that gives one figure and leaves out the other takes the
     // account's for it, as the emulated stage does.
-    let account = sam_template::Throttle {
-        rate: account.rate,
-        burst: account.burst,
-    };
     let throttle = |th: sam_template::ThrottleSetting| {
         let th = th.or_account(account);
         Throttle {
@@ -123,17 +122,23 @@ pub fn ceiling(routes: &[Route], default: Option<Throttle>) -> Option<StageCeili
 mod tests {
     use super::*;
 
-    /// A template's text, read with the parameters at their defaults.
-    fn parse(text: &str) -> Result<TemplateShape, String> {
-        Template::parse(text, Path::new("t.yaml"))
+    /// A template's text, read with the parameters at their defaults but
+    /// for `overrides`.
+    fn parse_with(text: &str, overrides: &[(String, String)]) -> Result<TemplateShape, String> {
+        Template::parse_with(text, Path::new("t.yaml"), overrides)
             .and_then(|t| shape(&t, ACCOUNT))
             .map_err(|e| e.to_string())
+    }
+
+    /// A template's text, read with the parameters at their defaults.
+    fn parse(text: &str) -> Result<TemplateShape, String> {
+        parse_with(text, &[])
     }
 
     const REPO_TEMPLATE: &str = include_str!("../../../../infra/template.yaml");
 
     /// API Gateway's account throttle (the price book's figures).
-    const ACCOUNT: Throttle = Throttle {
+    const ACCOUNT: sam_template::Throttle = sam_template::Throttle {
         rate: 10_000.0,
         burst: 5_000.0,
     };
@@ -206,14 +211,12 @@ mod tests {
 
     #[test]
     fn a_web_acl_counts_only_when_its_condition_holds_at_the_defaults() {
-        let on = REPO_TEMPLATE.replacen(
-            "  PerClientLimit:\n    Type: Number\n    Default: 0",
-            "  PerClientLimit:\n    Type: Number\n    Default: 300",
-            1,
-        );
-        assert_ne!(on, REPO_TEMPLATE, "the parameter's default was found");
+        let on = [("PerClientLimit".to_owned(), "300".to_owned())];
         assert_eq!(
-            parse(&on).expect("parses").stack.per_client_limit,
+            parse_with(REPO_TEMPLATE, &on)
+                .expect("parses")
+                .stack
+                .per_client_limit,
             Some(300.0)
         );
         let bad = "Conditions:\n  C:\n    Fn::Whatever: []\nResources:\n  F:\n    Type: AWS::Serverless::Function\n  A:\n    Type: AWS::Serverless::HttpApi\n  W:\n    Type: AWS::WAFv2::WebACL\n    Condition: C\n";
