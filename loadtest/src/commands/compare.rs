@@ -94,7 +94,7 @@ fn read(dir: &Path) -> anyhow::Result<Run> {
         .into());
     }
     let (summary, _) = super::plan::load_summary(dir)?;
-    let start = super::report::read_start(dir)?;
+    let start = crate::output::run_dir::read_start(dir)?;
     let first_limit = match std::fs::read_to_string(dir.join(PLAN)) {
         Ok(text) => Some(first_limit(&text).map_err(|e| usage(format!("{PLAN}: {e}")))?),
         Err(_) => None,

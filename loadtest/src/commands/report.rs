@@ -17,7 +17,7 @@ use super::cli::ReadAgainArgs;
 use crate::UsageError;
 use crate::analysis::observation::{self, Observation};
 use crate::analysis::rejudge::{self, KilledRecord};
-use crate::analysis::run_start::{self, RunStart};
+use crate::analysis::run_start::RunStart;
 use crate::analysis::stats::histogram;
 use crate::analysis::summary::{Summary, files};
 use crate::load::status;
@@ -60,7 +60,7 @@ pub fn read_record(dir: &Path) -> anyhow::Result<Record> {
     if !dir.is_dir() {
         return Err(usage("not a directory".into()).into());
     }
-    let start = read_start(dir)?;
+    let start = run_dir::read_start(dir)?;
     let summary = match dir.join(files::SUMMARY).is_file() {
         true => Some(super::plan::load_summary(dir)?.0),
         false => None,
@@ -108,19 +108,6 @@ pub fn read_record(dir: &Path) -> anyhow::Result<Record> {
         ))
         .into()),
     }
-}
-
-/// run.json, if the run wrote one (runs before it did not).
-pub(super) fn read_start(dir: &Path) -> anyhow::Result<Option<RunStart>> {
-    let path = dir.join(files::RUN_START);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(UsageError(format!("reading {}: {e}", path.display())).into()),
-    };
-    run_start::parse(&text)
-        .map(Some)
-        .map_err(|e| UsageError(format!("{}: {e}", path.display())).into())
 }
 
 /// Judges the run in `args.dir` again and writes its summary, report and

@@ -103,6 +103,19 @@ pub fn read_histogram(dir: &Path) -> Result<Histogram<u64>, String> {
         .map_err(|e| format!("{} is not a histogram: {e:?}", files::HISTOGRAM))
 }
 
+/// run.json, if the run wrote one (runs before it did not).
+pub fn read_start(dir: &Path) -> anyhow::Result<Option<crate::analysis::run_start::RunStart>> {
+    let path = dir.join(files::RUN_START);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(crate::UsageError(format!("reading {}: {e}", path.display())).into()),
+    };
+    crate::analysis::run_start::parse(&text)
+        .map(Some)
+        .map_err(|e| crate::UsageError(format!("{}: {e}", path.display())).into())
+}
+
 /// The baseline run in `dir`: its latency.hdr (every run and merge has
 /// one), named by its summary's run id. Refused (exit 2) when unreadable.
 pub fn read_baseline(dir: &Path) -> anyhow::Result<Baseline> {
