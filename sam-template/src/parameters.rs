@@ -8,6 +8,8 @@
 
 use serde_yaml_ng::{Mapping, Value};
 
+use crate::resolve::{parse_number, scalar_text};
+
 /// `Ok` when `value` is one the declaration `decl` of parameter `name`
 /// allows; else what is wrong, naming the flag and the constraint.
 pub(crate) fn check(name: &str, value: &str, decl: &Mapping) -> Result<(), String> {
@@ -24,7 +26,7 @@ pub(crate) fn check(name: &str, value: &str, decl: &Mapping) -> Result<(), Strin
         }
     }
     if kind == "Number" {
-        let Some(n) = value.trim().parse::<f64>().ok().filter(|n| n.is_finite()) else {
+        let Some(n) = parse_number(value) else {
             return refuse("not a number (the parameter's Type is Number)".into());
         };
         if let Some(min) = number(decl.get("MinValue")).filter(|&min| n < min) {
@@ -54,18 +56,12 @@ pub(crate) fn check(name: &str, value: &str, decl: &Mapping) -> Result<(), Strin
     Ok(())
 }
 
-/// A scalar as text (numbers and booleans as YAML writes them).
 fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+    scalar_text(v?)
 }
 
 fn number(v: Option<&Value>) -> Option<f64> {
-    text(v)?.trim().parse().ok()
+    parse_number(&text(v)?)
 }
 
 #[cfg(test)]

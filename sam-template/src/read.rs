@@ -81,6 +81,14 @@ impl Template {
 }
 
 /// `n` as a whole number within `lo..=hi`.
+/// A resource's own property `key`, else the `Globals` section's.
+fn own_or_global<'a>(props: &'a Value, globals: &'a Value, key: &str) -> &'a Value {
+    match &props[key] {
+        Value::Null => &globals[key],
+        own => own,
+    }
+}
+
 fn whole(n: f64, what: &str, lo: u32, hi: u32) -> Result<u32, String> {
     if n.fract() != 0.0 || n < f64::from(lo) || n > f64::from(hi) {
         return Err(format!(
@@ -226,10 +234,7 @@ impl<'a> Reader<'a> {
             ApiKind::Http => &self.doc["Globals"]["HttpApi"],
             ApiKind::Rest => &self.doc["Globals"]["Api"],
         };
-        let setting = |key: &str| match props.map(|a| &a[key]) {
-            Some(v) if !v.is_null() => v,
-            _ => &globals[key],
-        };
+        let setting = |key: &str| own_or_global(props.unwrap_or(&Value::Null), globals, key);
         let stage_name = self
             .text(setting("StageName"), "StageName")
             .unwrap_or_else(|| RouteKey::DEFAULT.to_owned());
@@ -326,10 +331,7 @@ impl<'a> Reader<'a> {
         };
         let props = &function["Properties"];
         let global = &self.doc["Globals"]["Function"];
-        let pick = |key: &str| match &props[key] {
-            Value::Null => &global[key],
-            v => v,
-        };
+        let pick = |key: &str| own_or_global(props, global, key);
         let memory = self.number(pick("MemorySize"), "MemorySize")?;
         let timeout = self.number(pick("Timeout"), "Timeout")?;
         let reserved = self.number(

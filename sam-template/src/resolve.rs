@@ -37,6 +37,21 @@ impl Resolved {
     }
 }
 
+/// A scalar as text (numbers and booleans as YAML writes them).
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Text as a finite number (surrounding blanks allowed).
+pub(crate) fn parse_number(t: &str) -> Option<f64> {
+    t.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
 /// Short-form intrinsics (`!Ref X`) become the long form (`{Ref: X}`).
 pub(crate) fn normalize(v: Value) -> Value {
     match v {
@@ -107,9 +122,9 @@ impl<'a> Resolver<'a> {
                 ));
             }
         };
-        match t.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => Ok(Some(n)),
-            _ => Err(format!("{what}: {t:?} is not a number")),
+        match parse_number(&t) {
+            Some(n) => Ok(Some(n)),
+            None => Err(format!("{what}: {t:?} is not a number")),
         }
     }
 
@@ -127,11 +142,11 @@ impl<'a> Resolver<'a> {
     }
 
     fn resolve_value(&self, v: &'a Value) -> Resolved {
+        if let Some(t) = scalar_text(v) {
+            return Resolved::Text(t);
+        }
         match v {
             Value::Null => Resolved::Absent,
-            Value::String(s) => Resolved::Text(s.clone()),
-            Value::Number(n) => Resolved::Text(n.to_string()),
-            Value::Bool(b) => Resolved::Text(b.to_string()),
             Value::Sequence(items) => {
                 let mut out = Vec::new();
                 for i in items {
