@@ -513,7 +513,7 @@ mod tests {
         Route {
             key,
             payload_format: "2.0".into(),
-            integration_timeout: Duration::from_secs(30),
+            integration_timeout: sam_template::MAX_INTEGRATION_TIMEOUT,
             own_throttle: None,
             throttle: None,
         }
